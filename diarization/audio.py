@@ -1,0 +1,234 @@
+"""Audio in: any path, fsspec URL, bytes or in-memory waveform -> mono float32 at 16 kHz.
+
+Decoding is libsndfile (WAV PCM/float/mu-law/A-law, FLAC, OGG Vorbis/Opus, MP3, ...) through
+soundfile, block by block; channels are averaged and each block is resampled with a streaming soxr
+resampler, so peak memory is about the size of the 16 kHz output whatever the input's rate.
+Every failure is a typed ``AudioError`` that names the source and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Union
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from .errors import AudioDecodeError, AudioError, AudioNotFoundError, AudioTooLongError, InvalidAudioError
+
+SAMPLE_RATE = 16000
+MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
+MAX_SAMPLE_RATE = 768000
+BLOCK_SECONDS = 30.0
+
+AudioInput = Union[str, os.PathLike, bytes, bytearray, IO[bytes], Mapping[str, Any], "Audio"]
+
+
+@dataclass
+class Audio:
+    """A decoded mono waveform ready for the models."""
+
+    waveform: torch.Tensor  # (1, num_samples) float32
+    sample_rate: int
+    uri: str
+    source_sample_rate: int
+    source_channels: int
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.waveform.shape[-1])
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / self.sample_rate
+
+
+def describe(source: AudioInput) -> str:
+    """A short human name for an audio input, used in error messages and as default uri."""
+    if isinstance(source, Audio):
+        return source.uri
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, Mapping):
+        return str(source.get("uri", "<waveform>"))
+    if isinstance(source, (bytes, bytearray)):
+        return "<bytes>"
+    return str(getattr(source, "name", "<stream>"))
+
+
+def uri_of(source: AudioInput) -> str:
+    """The file's stem, as pyannote names a file ('calls/a.wav' -> 'a')."""
+    name = describe(source)
+    if isinstance(source, Mapping) or name.startswith("<"):
+        return name
+    return Path(name.rstrip("/").split("/")[-1]).stem or name
+
+
+def load_audio(
+    source: AudioInput,
+    sample_rate: int = SAMPLE_RATE,
+    max_duration: float | None = None,
+    channel: int | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Audio:
+    """Decode ``source`` into a mono ``Audio`` at ``sample_rate``.
+
+    ``channel`` selects one channel instead of averaging them all (e.g. one party of a stereo call).
+    ``max_duration`` (seconds) raises ``AudioTooLongError`` before decoding a longer file.
+    """
+    if isinstance(source, Audio):
+        return source if source.sample_rate == sample_rate else _from_array(
+            source.waveform.numpy(), source.sample_rate, source.uri, sample_rate, max_duration, channel)
+    name = describe(source)
+    uri = uri_of(source)
+    if isinstance(source, Mapping):
+        if "waveform" not in source or "sample_rate" not in source:
+            raise InvalidAudioError(name, "an in-memory input needs 'waveform' and 'sample_rate'")
+        waveform = source["waveform"]
+        data = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
+        return _from_array(data, source["sample_rate"], uri, sample_rate, max_duration, channel)
+    if isinstance(source, (bytes, bytearray)):
+        if not source:
+            raise AudioDecodeError(name, "empty input (0 bytes)")
+        return _decode(io.BytesIO(source), name, uri, sample_rate, max_duration, channel)
+    if isinstance(source, (str, os.PathLike)):
+        with _open(os.fspath(source), storage_options) as stream:
+            return _decode(stream, name, uri, sample_rate, max_duration, channel)
+    return _decode(source, name, uri, sample_rate, max_duration, channel)
+
+
+def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
+    if "://" not in path or path.startswith("file://"):
+        local = path[len("file://"):] if path.startswith("file://") else path
+        if not os.path.exists(local):
+            raise AudioNotFoundError(path, "no such file")
+        if os.path.isdir(local):
+            raise AudioNotFoundError(path, "is a directory, not an audio file")
+        try:
+            if os.path.getsize(local) == 0:
+                raise AudioDecodeError(path, "empty file (0 bytes)")
+            return open(local, "rb")
+        except PermissionError as error:
+            raise AudioNotFoundError(path, f"permission denied ({error.strerror})") from error
+    import fsspec
+
+    try:
+        stream = fsspec.open(path, "rb", **dict(storage_options or {})).open()
+    except FileNotFoundError as error:
+        raise AudioNotFoundError(path, "no such object") from error
+    except PermissionError as error:
+        raise AudioNotFoundError(path, f"permission denied ({error})") from error
+    except (OSError, ValueError) as error:
+        raise AudioNotFoundError(path, f"cannot open ({type(error).__name__}: {error})") from error
+    if getattr(stream, "size", None) == 0:
+        stream.close()
+        raise AudioDecodeError(path, "empty object (0 bytes)")
+    return stream
+
+
+def _check_rate(name: str, rate: Any) -> int:
+    try:
+        value = int(rate)
+    except (TypeError, ValueError):
+        raise InvalidAudioError(name, f"sample rate {rate!r} is not a number") from None
+    if value != rate or not MIN_SAMPLE_RATE <= value <= MAX_SAMPLE_RATE:
+        raise InvalidAudioError(
+            name, f"sample rate {rate} Hz is outside the supported {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz")
+    return value
+
+
+def _check_duration(name: str, num_frames: int, rate: int, max_duration: float | None) -> None:
+    if max_duration is not None and num_frames / rate > max_duration:
+        raise AudioTooLongError(
+            name, f"{num_frames / rate / 3600:.2f} h is longer than the {max_duration / 3600:.2f} h limit")
+
+
+def _mono_block(block: np.ndarray, name: str, channel: int | None) -> np.ndarray:
+    if block.ndim == 1:
+        block = block[:, None]
+    if channel is not None:
+        if not 0 <= channel < block.shape[1]:
+            raise InvalidAudioError(name, f"channel {channel} requested but the audio has {block.shape[1]}")
+        mono = block[:, channel]
+    else:
+        mono = block.mean(axis=1, dtype=np.float32)
+    if not np.isfinite(mono).all():
+        raise InvalidAudioError(name, "samples contain NaN or Inf")
+    return mono.astype(np.float32, copy=False)
+
+
+def _decode(stream: IO[bytes], name: str, uri: str, rate: int, max_duration: float | None,
+            channel: int | None) -> Audio:
+    try:
+        sound = sf.SoundFile(stream)
+    except sf.LibsndfileError as error:
+        raise AudioDecodeError(name, f"not a readable audio file ({error.error_string})") from error
+    except (RuntimeError, TypeError, ValueError, EOFError) as error:
+        raise AudioDecodeError(name, f"not a readable audio file ({error})") from error
+    with sound:
+        if sound.channels < 1:
+            raise InvalidAudioError(name, "audio has no channels")
+        source_rate = _check_rate(name, sound.samplerate)
+        frames = sound.frames
+        if frames <= 0 and sound.format not in ("MP3", "OGG"):
+            raise InvalidAudioError(name, "audio has no samples")
+        if 0 < frames < 2**62:
+            _check_duration(name, frames, source_rate, max_duration)
+        resampler = soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality="HQ") \
+            if source_rate != rate else None
+        pieces: list[np.ndarray] = []
+        decoded = 0
+        block_frames = int(BLOCK_SECONDS * source_rate)
+        try:
+            while True:
+                block = sound.read(block_frames, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    break
+                decoded += len(block)
+                _check_duration(name, decoded, source_rate, max_duration)
+                mono = _mono_block(block, name, channel)
+                pieces.append(resampler.resample_chunk(mono) if resampler else mono)
+        except sf.LibsndfileError as error:
+            raise AudioDecodeError(name, f"corrupt or truncated audio ({error.error_string})") from error
+        except AudioError:
+            raise
+        except (RuntimeError, ValueError, EOFError) as error:
+            raise AudioDecodeError(name, f"corrupt or truncated audio ({error})") from error
+        if resampler is not None:
+            pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        channels = sound.channels
+    if decoded == 0:
+        raise InvalidAudioError(name, "audio has no samples")
+    waveform = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+    return Audio(torch.from_numpy(np.ascontiguousarray(waveform))[None], rate, uri, source_rate, channels)
+
+
+def _from_array(data: np.ndarray, source_rate: Any, uri: str, rate: int, max_duration: float | None,
+                channel: int | None) -> Audio:
+    name = uri
+    source_rate = _check_rate(name, source_rate)
+    if data.ndim == 1:
+        data = data[None]
+    if data.ndim != 2:
+        raise InvalidAudioError(name, f"waveform must be (channel, time), got shape {tuple(data.shape)}")
+    if data.shape[0] == 0:
+        raise InvalidAudioError(name, "audio has no channels")
+    if data.shape[1] == 0:
+        raise InvalidAudioError(name, "audio has no samples")
+    if not np.issubdtype(data.dtype, np.floating):
+        if np.issubdtype(data.dtype, np.integer):
+            data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+        else:
+            raise InvalidAudioError(name, f"unsupported sample type {data.dtype}")
+    _check_duration(name, data.shape[1], source_rate, max_duration)
+    mono = _mono_block(np.asarray(data, dtype=np.float32).T, name, channel)
+    if source_rate != rate:
+        mono = soxr.resample(mono, source_rate, rate, quality="HQ").astype(np.float32, copy=False)
+    return Audio(torch.from_numpy(np.ascontiguousarray(mono))[None], rate, uri, source_rate, data.shape[0])
+

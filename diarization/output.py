@@ -1,0 +1,90 @@
+"""Diarization results: speaker turns, RTTM and plain records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True, order=True)
+class Turn:
+    """A time span in seconds."""
+
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class Diarization:
+    """Speaker turns of one file, iterated as ``(turn, speaker)`` in time order."""
+
+    uri: str
+    tracks: list[tuple[Turn, str]] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[tuple[Turn, str]]:
+        return iter(self.tracks)
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def labels(self) -> list[str]:
+        """Speaker labels, sorted."""
+        return sorted({speaker for _, speaker in self.tracks})
+
+    def speech_duration(self) -> float:
+        """Total duration of speaker turns (overlapping speech counted once per speaker)."""
+        return float(sum(turn.duration for turn, _ in self.tracks))
+
+    def to_rttm(self) -> str:
+        """RTTM lines, as pyannote writes them (milliseconds and below, 3 decimals)."""
+        uri = self.uri.replace(" ", "_") or "<NA>"
+        return "".join(
+            f"SPEAKER {uri} 1 {turn.start:.3f} {turn.duration:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
+            for turn, speaker in self.tracks
+        )
+
+
+@dataclass
+class DiarizationResult:
+    """What the pipeline returns for one file."""
+
+    speaker_diarization: Diarization
+    exclusive_speaker_diarization: Diarization
+    speaker_embeddings: np.ndarray  # (num_speakers, dimension), rows in ``speaker_diarization.labels()`` order
+    duration: float = 0.0
+
+    @property
+    def uri(self) -> str:
+        return self.speaker_diarization.uri
+
+    @property
+    def num_speakers(self) -> int:
+        return len(self.speaker_diarization.labels())
+
+    def to_rttm(self, exclusive: bool = False) -> str:
+        """RTTM text of the regular (or exclusive) diarization."""
+        return (self.exclusive_speaker_diarization if exclusive else self.speaker_diarization).to_rttm()
+
+    def write_rttm(self, path: str | Path, exclusive: bool = False) -> None:
+        """Write the RTTM to a local path."""
+        Path(path).write_text(self.to_rttm(exclusive), encoding="utf-8")
+
+    def records(self, exclusive: bool = False, file: str | None = None) -> list[dict]:
+        """Plain rows ``{file, speaker, start, end, duration}`` for tables and Parquet."""
+        annotation = self.exclusive_speaker_diarization if exclusive else self.speaker_diarization
+        name = self.uri if file is None else file
+        return [
+            {"file": name, "speaker": speaker, "start": turn.start, "end": turn.end, "duration": turn.duration}
+            for turn, speaker in annotation
+        ]
+
+    def embeddings_by_speaker(self) -> dict[str, np.ndarray]:
+        """Speaker label -> embedding (centroid of its clustered embeddings)."""
+        return dict(zip(self.speaker_diarization.labels(), self.speaker_embeddings))

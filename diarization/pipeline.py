@@ -1,0 +1,169 @@
+"""The speaker-diarization pipeline: segmentation -> embeddings -> clustering -> reconstruction.
+
+``Pipeline.__call__`` runs one file. The same work is also exposed stage by stage, each stage taking
+many files at once, so a batch runner can keep every model busy with work from many files:
+
+    audio = pipeline.load(path)                         # CPU: decode, downmix, resample
+    [segs] = pipeline.segment_many([audio])             # segmentation model (GPU/CPU)
+    [embs] = pipeline.embed_many([(audio, segs)])       # embedding model (GPU/CPU)
+    result = pipeline.finish(audio.uri, audio.duration, segs, embs)   # CPU: clustering, reconstruction
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import Audio, AudioInput, load_audio
+from .clustering import make_clustering
+from .embedding import chunk_embeddings, load_embedding_model
+from .models.pyannet import load_segmentation_model
+from .output import DiarizationResult
+from .pretrained import ModelSet, resolve_model_set, sha256_of
+from .progress import Hook, no_hook
+from .reconstruction import diarize_from_clusters
+from .results import build_result, empty_result
+from .segmentation import Segmenter, speaker_count
+from .windows import Windowed
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class Pipeline:
+    """community-1 speaker diarization on our own models code."""
+
+    def __init__(self, models: ModelSet, device: str | torch.device | None = None,
+                 segmentation_batch_size: int = 32, embedding_batch_size: int = 32) -> None:
+        self.models = models
+        options = models.options
+        self.exclude_overlap = bool(options.get("embedding_exclude_overlap", True))
+        self.min_duration_off = float(models.params.get("segmentation", {}).get("min_duration_off", 0.0))
+        self.segmenter = Segmenter(load_segmentation_model(models.segmentation),
+                                   batch_size=int(options.get("segmentation_batch_size", segmentation_batch_size)))
+        self.embedder = load_embedding_model(models.embedding)
+        self.embedding_batch_size = int(options.get("embedding_batch_size", embedding_batch_size))
+        self.clustering = make_clustering(models)
+        self.device = torch.device("cpu")
+        self.to(device if device is not None else default_device())
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | None = None, device: str | torch.device | None = None,
+                        **kwargs: Any) -> "Pipeline":
+        """Load a community-1 folder or our default model set (see ``diarization.pretrained``)."""
+        return cls(resolve_model_set(path), device=device, **kwargs)
+
+    def to(self, device: str | torch.device) -> "Pipeline":
+        """Move the models to ``device``."""
+        self.device = torch.device(device)
+        self.segmenter.to(self.device)
+        self.embedder.to(self.device)
+        return self
+
+    @property
+    def sample_rate(self) -> int:
+        return self.segmenter.sample_rate
+
+    @property
+    def fingerprint(self) -> str:
+        """Stable id of the models and parameters: equal fingerprints give equal outputs."""
+        if not hasattr(self, "_fingerprint"):
+            parts = {
+                "segmentation": sha256_of(self.models.segmentation),
+                "embedding": sha256_of(self.models.embedding) if self.models.embedding.is_file() else
+                sha256_of(self.models.embedding / "pytorch_model.bin"),
+                "plda": [sha256_of(p) for p in sorted(self.models.plda.glob("*.npz"))] if self.models.plda else None,
+                "params": self.models.params, "options": self.models.options,
+                "clustering": repr(self.clustering),
+            }
+            blob = json.dumps(parts, sort_keys=True, default=str).encode()
+            self._fingerprint = hashlib.sha256(blob).hexdigest()[:16]
+        return self._fingerprint
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """Human-readable model names, for status tables."""
+        return {"models": self.models.name, "segmentation": self.models.segmentation.parent.name,
+                "embedding": self.models.embedding.parent.name if self.models.embedding.is_file()
+                else self.models.embedding.name, "clustering": type(self.clustering).__name__}
+
+    # -- stages -----------------------------------------------------------------------------------------
+
+    def load(self, source: AudioInput, channel: int | None = None, max_duration: float | None = None,
+             storage_options: dict | None = None) -> Audio:
+        """Decode ``source`` to mono 16 kHz (CPU)."""
+        return load_audio(source, self.sample_rate, max_duration=max_duration, channel=channel,
+                          storage_options=storage_options)
+
+    def segment_many(self, audios: Sequence[Audio], hook: Hook = no_hook) -> list[Windowed]:
+        """Binarized local segmentation (num_chunks, num_frames, 3) of each file, chunks batched across files."""
+        return self.segmenter.segment_many([audio.waveform for audio in audios], hook=hook)
+
+    def embed_many(self, items: Sequence[tuple[Audio, Windowed]], hook: Hook = no_hook) -> list[np.ndarray]:
+        """(num_chunks, 3, dimension) embeddings of each file's local speakers (NaN where inactive)."""
+        return [chunk_embeddings(self.embedder, audio.waveform, segmentations,
+                                 exclude_overlap=self.exclude_overlap, batch_size=self.embedding_batch_size,
+                                 hook=hook) for audio, segmentations in items]
+
+    def finish(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
+               num_speakers: int | None = None, min_speakers: int | None = None,
+               max_speakers: int | None = None) -> DiarizationResult:
+        """Clustering and reconstruction (CPU): the final result of one file."""
+        num_speakers, min_speakers, max_speakers = check_speaker_bounds(num_speakers, min_speakers, max_speakers)
+        count = speaker_count(segmentations, self.segmenter.frames)
+        if embeddings is None or np.nanmax(count.data, initial=0) == 0:
+            return empty_result(uri, duration, self.embedder.dimension)
+        hard_clusters, _, centroids = self.clustering(
+            embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
+            max_clusters=max_speakers)
+        turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,
+                                                 min_duration_off=self.min_duration_off)
+        return build_result(uri, duration, turns, exclusive, centroids)
+
+    def needs_embeddings(self, segmentations: Windowed) -> bool:
+        """False when nobody speaks: the embedding stage can be skipped."""
+        return bool(np.nansum(segmentations.data) > 0)
+
+    def __call__(self, audio: AudioInput, num_speakers: int | None = None, min_speakers: int | None = None,
+                 max_speakers: int | None = None, hook: Hook | None = None, channel: int | None = None,
+                 ) -> DiarizationResult:
+        """Diarize one file: a path, URL, bytes or ``{"waveform": (channel, time), "sample_rate": int}``."""
+        hook = hook or no_hook
+        check_speaker_bounds(num_speakers, min_speakers, max_speakers)
+        audio = self.load(audio, channel=channel)
+        [segmentations] = self.segment_many([audio], hook=hook)
+        hook("segmentation", segmentations)
+        embeddings = None
+        if self.needs_embeddings(segmentations):
+            [embeddings] = self.embed_many([(audio, segmentations)], hook=hook)
+        hook("embeddings", embeddings)
+        result = self.finish(audio.uri, audio.duration, segmentations, embeddings,
+                             num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+        hook("clustering", result)
+        return result
+
+
+def check_speaker_bounds(num_speakers: int | None, min_speakers: int | None,
+                         max_speakers: int | None) -> tuple[int | None, int, float]:
+    """Validate and normalise speaker-count constraints as pyannote's ``set_num_speakers``."""
+    for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
+                        ("max_speakers", max_speakers)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if num_speakers is not None:
+        return int(num_speakers), int(num_speakers), int(num_speakers)
+    low = int(min_speakers or 1)
+    high: float = int(max_speakers) if max_speakers is not None else np.inf
+    if low > high:
+        raise ValueError(f"min_speakers ({low}) is larger than max_speakers ({max_speakers})")
+    if low == high:
+        return low, low, high
+    return None, low, high
