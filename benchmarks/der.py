@@ -1,0 +1,109 @@
+"""Score the engine on the dev set: per-file and total DER and speaker-count errors.
+
+DER is pyannote.metrics' ``DiarizationErrorRate(collar=0.0, skip_overlap=False)`` with the UEM where the
+set gives one, as ../shared/tools/der.py scores it.
+
+usage: python benchmarks/der.py [--dev ../shared/data/dev] [--models DIR] [--out RTTM_DIR] [--exclusive]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+warnings.filterwarnings("ignore")
+
+from pyannote.core import Annotation, Segment, Timeline  # noqa: E402
+from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
+
+from diarization.pipeline import Pipeline  # noqa: E402
+
+
+def load_rttm(path: Path) -> dict[str, Annotation]:
+    """uri -> Annotation from an RTTM file."""
+    out: dict[str, Annotation] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if not fields or fields[0] != "SPEAKER":
+            continue
+        annotation = out.setdefault(fields[1], Annotation(uri=fields[1]))
+        start, duration = float(fields[3]), float(fields[4])
+        annotation[Segment(start, start + duration), len(annotation)] = fields[7]
+    return out
+
+
+def load_uem(path: Path) -> dict[str, Timeline]:
+    """uri -> scored regions from a UEM file."""
+    out: dict[str, Timeline] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        fields = line.split()
+        if len(fields) >= 4:
+            out.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(float(fields[2]), float(fields[3])))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
+    parser.add_argument("--models", default=None)
+    parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
+    parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")
+    args = parser.parse_args()
+
+    dev = Path(args.dev)
+    refs: dict[str, Annotation] = {}
+    uems: dict[str, Timeline] = {}
+    for path in dev.rglob("*.rttm"):
+        refs.update(load_rttm(path))
+    for path in dev.rglob("*.uem"):
+        uems.update(load_uem(path))
+    wavs = {p.stem: p for p in dev.rglob("*.wav")}
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp())
+    out.mkdir(parents=True, exist_ok=True)
+
+    pipeline = Pipeline.from_pretrained(args.models)
+    print(f"models: {pipeline.models.name} ({pipeline.models.root}), device {pipeline.device}")
+    metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
+    by_group: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    count_errors, audio_seconds, compute_seconds = 0, 0.0, 0.0
+    for uri in sorted(refs):
+        if uri not in wavs:
+            print(f"{uri}: no audio", file=sys.stderr)
+            continue
+        start = time.perf_counter()
+        result = pipeline(wavs[uri])
+        compute_seconds += time.perf_counter() - start
+        audio_seconds += result.duration
+        hyp_annotation = Annotation(uri=uri)
+        annotation = result.exclusive_speaker_diarization if args.exclusive else result.speaker_diarization
+        for i, (turn, speaker) in enumerate(annotation):
+            hyp_annotation[Segment(turn.start, turn.end), i] = speaker
+        (out / f"{uri}.rttm").write_text(annotation.to_rttm().replace(f" {result.uri} ", f" {uri} "))
+        ref = refs[uri]
+        uem = uems.get(uri)
+        details = metric(ref, hyp_annotation, uem=uem, detailed=True) if uem else \
+            metric(ref, hyp_annotation, detailed=True)
+        group = wavs[uri].parent.name
+        by_group[group][0] += details["confusion"] + details["missed detection"] + details["false alarm"]
+        by_group[group][1] += details["total"]
+        n_hyp, n_ref = len(hyp_annotation.labels()), len(ref.labels())
+        count_errors += n_hyp != n_ref
+        print(f"{uri:28s} DER {100 * details['diarization error rate']:6.2f}%  "
+              f"(miss {details['missed detection']:.1f} s, fa {details['false alarm']:.1f} s, "
+              f"conf {details['confusion']:.1f} s)  speakers hyp {n_hyp} ref {n_ref}", flush=True)
+    for group, (error, total) in sorted(by_group.items()):
+        print(f"  {group:24s} DER {100 * error / max(total, 1e-9):6.2f}%")
+    print(f"speaker-count errors: {count_errors} of {len(refs)} files")
+    print(f"compute: {compute_seconds:.1f} s for {audio_seconds:.1f} s of audio "
+          f"(real-time factor {compute_seconds / max(audio_seconds, 1e-9):.4f}, includes decoding)")
+    print(f"DER {100 * abs(metric):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
