@@ -1,0 +1,303 @@
+"""PyanNet, the segmentation-3.0 architecture: SincNet front-end > BiLSTM > MLP > powerset classifier.
+
+Module and parameter names mirror the published checkpoint so that its state dict loads strictly.
+Everything the model needs (strides, layer sizes, classes) is read from the checkpoint itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..checkpoint import load_checkpoint
+from ..errors import ModelLoadError
+from ..powerset import num_powerset_classes
+from ..windows import SlidingWindow
+
+SINC_FILTERS = 80  # 40 cosine (even) + 40 sine (odd) band-pass filters
+SINC_KERNEL = 251
+POOL = 3
+CONV_KERNEL = 5
+CONV_CHANNELS = 60
+
+
+# ---------------------------------------------------------------- convolution arithmetic (pure)
+
+
+def conv_num_frames(num_samples: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
+    """Output length of a stack of unpadded, undilated 1-D convolutions/poolings."""
+    n = num_samples
+    for k, s in zip(kernels, strides):
+        n = 1 + (n - k) // s
+    return n
+
+
+def conv_receptive_field_size(num_frames: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
+    """Number of input samples seen by ``num_frames`` consecutive output frames."""
+    size = num_frames
+    for k, s in reversed(list(zip(kernels, strides))):
+        size = k + (size - 1) * s
+    return size
+
+
+def conv_receptive_field_center(frame: int, kernels: Sequence[int], strides: Sequence[int]) -> int:
+    """Input sample at the centre of output frame ``frame``'s receptive field."""
+    center = frame
+    for k, s in reversed(list(zip(kernels, strides))):
+        center = center * s + (k - 1) // 2
+    return center
+
+
+def receptive_field(kernels: Sequence[int], strides: Sequence[int], sample_rate: int) -> SlidingWindow:
+    """The sliding window of output frames, in seconds, from the layers' kernel sizes and strides."""
+    size = conv_receptive_field_size(1, kernels, strides)
+    step = conv_receptive_field_size(2, kernels, strides) - size
+    start = conv_receptive_field_center(0, kernels, strides) - (size - 1) / 2
+    return SlidingWindow(start=start / sample_rate, duration=size / sample_rate, step=step / sample_rate)
+
+
+# ---------------------------------------------------------------- SincNet
+
+
+class SincFilterbank(nn.Module):
+    """Parametrised sinc band-pass filters (cosine and sine halves), computed from stored buffers.
+
+    Buffers: ``low_hz_``/``band_hz_`` (n/2, 1) learnt cut-offs, ``window_`` the left half of a Hamming
+    window, ``n_`` the matching left half of the time axis times 2*pi/sample_rate.
+    """
+
+    def __init__(
+        self,
+        n_filters: int = SINC_FILTERS,
+        kernel_size: int = SINC_KERNEL,
+        sample_rate: int = 16000,
+        min_low_hz: float = 50.0,
+        min_band_hz: float = 50.0,
+    ) -> None:
+        super().__init__()
+        half = kernel_size // 2
+        self.n_filters = n_filters
+        self.kernel_size = kernel_size
+        self.sample_rate = sample_rate
+        self.min_low_hz = min_low_hz
+        self.min_band_hz = min_band_hz
+        self.register_buffer("low_hz_", torch.zeros(n_filters // 2, 1))
+        self.register_buffer("band_hz_", torch.zeros(n_filters // 2, 1))
+        self.register_buffer("window_", torch.from_numpy(np.hamming(kernel_size)[:half]).float())
+        self.register_buffer("n_", 2 * math.pi * (torch.arange(-half, 0.0).view(1, -1) / sample_rate))
+
+    def forward(self) -> torch.Tensor:
+        """The (n_filters, 1, kernel_size) filters: all cosine filters, then all sine filters."""
+        low = self.min_low_hz + torch.abs(self.low_hz_)
+        high = torch.clamp(
+            low + self.min_band_hz + torch.abs(self.band_hz_), self.min_low_hz, self.sample_rate / 2
+        )
+        band = (high - low)[:, 0]
+        phase_low = torch.matmul(low, self.n_)
+        phase_high = torch.matmul(high, self.n_)
+        half_n = self.n_ / 2
+
+        even_left = ((torch.sin(phase_high) - torch.sin(phase_low)) / half_n) * self.window_
+        even = torch.cat([even_left, 2 * band.view(-1, 1), torch.flip(even_left, dims=[1])], dim=1)
+        odd_left = ((torch.cos(phase_low) - torch.cos(phase_high)) / half_n) * self.window_
+        odd = torch.cat(
+            [odd_left, torch.zeros_like(band.view(-1, 1)), -torch.flip(odd_left, dims=[1])], dim=1
+        )
+
+        scale = 2 * band[:, None]
+        filters = torch.cat([even / scale, odd / scale], dim=0)
+        return filters.view(self.n_filters, 1, self.kernel_size)
+
+
+class SincConv(nn.Module):
+    """Strided convolution of a mono waveform with the sinc filterbank."""
+
+    def __init__(self, stride: int, sample_rate: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.filterbank = SincFilterbank(sample_rate=sample_rate)
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(waveforms, self.filterbank(), stride=self.stride)
+
+
+class SincNet(nn.Module):
+    """Instance-normalised waveform > 3 x (conv > max-pool > instance norm > leaky ReLU); |.| after sinc."""
+
+    def __init__(self, stride: int = 10, sample_rate: int = 16000) -> None:
+        super().__init__()
+        if sample_rate != 16000:
+            raise ModelLoadError(f"SincNet supports 16 kHz audio only, the checkpoint says {sample_rate} Hz")
+        self.stride = stride
+        self.wav_norm1d = nn.InstanceNorm1d(1, affine=True)
+        self.conv1d = nn.ModuleList(
+            [
+                SincConv(stride, sample_rate),
+                nn.Conv1d(SINC_FILTERS, CONV_CHANNELS, CONV_KERNEL),
+                nn.Conv1d(CONV_CHANNELS, CONV_CHANNELS, CONV_KERNEL),
+            ]
+        )
+        self.pool1d = nn.ModuleList([nn.MaxPool1d(POOL, stride=POOL) for _ in range(3)])
+        self.norm1d = nn.ModuleList(
+            [nn.InstanceNorm1d(c, affine=True) for c in (SINC_FILTERS, CONV_CHANNELS, CONV_CHANNELS)]
+        )
+
+    @property
+    def kernels(self) -> list[int]:
+        return [SINC_KERNEL, POOL, CONV_KERNEL, POOL, CONV_KERNEL, POOL]
+
+    @property
+    def strides(self) -> list[int]:
+        return [self.stride, POOL, 1, POOL, 1, POOL]
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, samples) -> (batch, 60, frames)."""
+        x = self.wav_norm1d(waveforms)
+        for i, (conv, pool, norm) in enumerate(zip(self.conv1d, self.pool1d, self.norm1d)):
+            x = conv(x)
+            if i == 0:
+                x = torch.abs(x)
+            x = F.leaky_relu(norm(pool(x)))
+        return x
+
+
+# ---------------------------------------------------------------- PyanNet
+
+
+class PyanNet(nn.Module):
+    """Segmentation model: (batch, 1, samples) waveforms -> (batch, frames, classes) log-probabilities."""
+
+    def __init__(
+        self,
+        sincnet: dict[str, Any] | None = None,
+        lstm: dict[str, Any] | None = None,
+        linear: dict[str, Any] | None = None,
+        sample_rate: int = 16000,
+        num_speakers: int = 3,
+        max_speakers_per_frame: int = 2,
+        chunk_duration: float = 10.0,
+    ) -> None:
+        super().__init__()
+        sincnet = {"stride": 10, **(sincnet or {})}
+        lstm = {
+            "hidden_size": 128,
+            "num_layers": 2,
+            "bidirectional": True,
+            "monolithic": True,
+            **(lstm or {}),
+        }
+        linear = {"hidden_size": 128, "num_layers": 2, **(linear or {})}
+        self.sample_rate = int(sample_rate)
+        self.chunk_duration = float(chunk_duration)
+        self.num_speakers = int(num_speakers)
+        self.max_speakers_per_frame = int(max_speakers_per_frame)
+        self.num_classes = num_powerset_classes(self.num_speakers, self.max_speakers_per_frame)
+
+        self.sincnet = SincNet(stride=int(sincnet["stride"]), sample_rate=self.sample_rate)
+        hidden, layers = int(lstm["hidden_size"]), int(lstm["num_layers"])
+        bidirectional = bool(lstm["bidirectional"])
+        self.monolithic = bool(lstm["monolithic"])
+        if self.monolithic:
+            self.lstm = nn.LSTM(
+                CONV_CHANNELS, hidden, num_layers=layers, bidirectional=bidirectional, batch_first=True
+            )
+        else:
+            width = hidden * (2 if bidirectional else 1)
+            self.lstm = nn.ModuleList(
+                nn.LSTM(
+                    CONV_CHANNELS if i == 0 else width, hidden, bidirectional=bidirectional, batch_first=True
+                )
+                for i in range(layers)
+            )
+        features = hidden * (2 if bidirectional else 1)
+        sizes = [features] + [int(linear["hidden_size"])] * int(linear["num_layers"])
+        self.linear = nn.ModuleList(nn.Linear(a, b) for a, b in pairwise(sizes))
+        self.classifier = nn.Linear(sizes[-1], self.num_classes)
+
+    @property
+    def receptive_field(self) -> SlidingWindow:
+        """Sliding window of the output frames (start, duration, step in seconds)."""
+        return receptive_field(self.sincnet.kernels, self.sincnet.strides, self.sample_rate)
+
+    def num_frames(self, num_samples: int) -> int:
+        """Number of output frames for ``num_samples`` input samples."""
+        return conv_num_frames(num_samples, self.sincnet.kernels, self.sincnet.strides)
+
+    @property
+    def chunk_samples(self) -> int:
+        """Samples in one chunk of ``chunk_duration`` seconds."""
+        return round(self.chunk_duration * self.sample_rate)
+
+    @property
+    def device(self) -> torch.device:
+        return self.classifier.weight.device
+
+    def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
+        """(batch, 1, samples) float32 -> (batch, frames, num_classes) powerset log-probabilities."""
+        x = self.sincnet(waveforms).transpose(1, 2)
+        if self.monolithic:
+            x, _ = self.lstm(x)
+        else:
+            for layer in self.lstm:
+                x, _ = layer(x)
+        for layer in self.linear:
+            x = F.leaky_relu(layer(x))
+        return F.log_softmax(self.classifier(x), dim=-1)
+
+
+# ---------------------------------------------------------------- loading
+
+
+def _specifications(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
+    meta = checkpoint.get("pyannote.audio")
+    specs = meta.get("specifications") if isinstance(meta, dict) else None
+    specs = (
+        specs if isinstance(specs, dict) else getattr(specs, "state", None)
+    )  # pickled object or plain dict
+    if not isinstance(specs, dict):
+        raise ModelLoadError(f"{path}: checkpoint has no pyannote.audio task specifications")
+    return specs
+
+
+def load_segmentation_model(path: str | Path, device: str | torch.device = "cpu") -> PyanNet:
+    """Load a segmentation-3.0 style PyanNet from its ``pytorch_model.bin`` or the folder holding it.
+
+    Hyper-parameters and specifications come from the checkpoint; the state dict loads strictly.
+    Raises ``ModelLoadError`` naming the file when anything is missing or does not fit.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "pytorch_model.bin"
+    checkpoint = load_checkpoint(path)
+    meta = checkpoint.get("pyannote.audio")
+    architecture = meta.get("architecture", {}) if isinstance(meta, dict) else {}
+    if architecture.get("class", "PyanNet") != "PyanNet":
+        raise ModelLoadError(f"{path}: architecture {architecture.get('class')!r} is not PyanNet")
+    hparams = checkpoint.get("hyper_parameters")
+    if not isinstance(hparams, dict):
+        raise ModelLoadError(f"{path}: checkpoint has no hyper_parameters")
+    specs = _specifications(checkpoint, path)
+    if not specs.get("powerset"):
+        raise ModelLoadError(f"{path}: only powerset segmentation models are supported")
+    try:
+        model = PyanNet(
+            sincnet=hparams.get("sincnet"),
+            lstm=hparams.get("lstm"),
+            linear=hparams.get("linear"),
+            sample_rate=hparams.get("sample_rate", 16000),
+            num_speakers=len(specs["classes"]),
+            max_speakers_per_frame=specs["powerset_max_classes"],
+            chunk_duration=specs["duration"],
+        )
+        model.load_state_dict(checkpoint["state_dict"], strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"{path}: checkpoint does not fit PyanNet ({error})") from error
+    return model.eval().to(device)

@@ -1,0 +1,152 @@
+"""Sliding-window local segmentation and instantaneous speaker counting.
+
+A file is cut into ``chunk_duration`` windows every ``step`` seconds (10 s every 1 s for community-1);
+the last, incomplete window is zero-padded, and a file shorter than one window gives one padded chunk.
+Each chunk goes through the powerset model and comes out as hard 0/1 activities of its local speakers.
+
+Two levels: ``Segmenter(waveform)`` does one file; the job layer can instead cut many files with
+``Segmenter.chunk``/``chunk_waveform``, run ``Segmenter.infer`` on batches mixing files, and wrap each
+file's rows with ``Segmenter.chunks_window``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .models.pyannet import PyanNet
+from .powerset import to_multilabel
+from .windows import SlidingWindow, Windowed, aggregate
+
+STEP_RATIO = 0.1  # step between chunks, as a fraction of the chunk duration
+
+
+def num_chunks(num_samples: int, window_samples: int, step_samples: int) -> int:
+    """Number of chunks: every complete window, plus one zero-padded window if samples are left over."""
+    complete = 1 + (num_samples - window_samples) // step_samples if num_samples >= window_samples else 0
+    leftover = num_samples < window_samples or (num_samples - window_samples) % step_samples > 0
+    return complete + int(leftover)
+
+
+def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: int) -> torch.Tensor:
+    """(1, num_samples) or (num_samples,) waveform -> (num_chunks, 1, window_samples) chunks.
+
+    Complete windows start every ``step_samples``; what remains after the last one (or the whole file,
+    when shorter than a window) becomes one more chunk, zero-padded on the right. Complete chunks are
+    views into the waveform where possible.
+    """
+    if waveform.ndim == 1:
+        waveform = waveform[None]
+    if waveform.ndim != 2 or waveform.shape[0] != 1:
+        raise ValueError(f"expected a mono (1, num_samples) waveform, got shape {tuple(waveform.shape)}")
+    num_samples = waveform.shape[1]
+    parts = []
+    complete = 0
+    if num_samples >= window_samples:
+        parts.append(waveform.unfold(1, window_samples, step_samples).transpose(0, 1))
+        complete = parts[0].shape[0]
+    if num_chunks(num_samples, window_samples, step_samples) > complete:
+        rest = waveform[:, complete * step_samples :]
+        parts.append(F.pad(rest, (0, window_samples - rest.shape[1]))[None])
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+
+
+class Segmenter:
+    """Runs a powerset segmentation model over sliding chunks and returns hard multi-label scores."""
+
+    def __init__(
+        self,
+        model: PyanNet,
+        device: str | torch.device | None = None,
+        batch_size: int = 32,
+        step: float | None = None,
+    ) -> None:
+        """``step`` in seconds defaults to 10% of the model's chunk duration."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.device = torch.device(device) if device is not None else model.device
+        self.model = model.eval().to(self.device)
+        self.batch_size = int(batch_size)
+        self.duration = model.chunk_duration
+        self.step = STEP_RATIO * self.duration if step is None else float(step)
+        if not 0.0 < self.step <= self.duration:
+            raise ValueError(f"step must be in (0, {self.duration:g}] seconds, got {self.step:g}")
+        self.window_samples = model.chunk_samples
+        self.step_samples = round(self.step * model.sample_rate)
+
+    @property
+    def chunks_window(self) -> SlidingWindow:
+        """Sliding window of the chunks (start 0, chunk duration, step)."""
+        return SlidingWindow(start=0.0, duration=self.duration, step=self.step)
+
+    @property
+    def frames(self) -> SlidingWindow:
+        """Sliding window of the frames inside a chunk (the model's receptive field)."""
+        return self.model.receptive_field
+
+    @property
+    def num_frames(self) -> int:
+        """Frames per chunk (589 for segmentation-3.0)."""
+        return self.model.num_frames(self.window_samples)
+
+    def num_chunks(self, num_samples: int) -> int:
+        """Number of chunks a ``num_samples`` waveform is cut into."""
+        return num_chunks(num_samples, self.window_samples, self.step_samples)
+
+    def chunk(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(1, num_samples) float32 waveform at the model's rate -> (num_chunks, 1, window_samples)."""
+        return chunk_waveform(
+            torch.as_tensor(waveform, dtype=torch.float32), self.window_samples, self.step_samples
+        )
+
+    def infer(self, chunks: torch.Tensor) -> np.ndarray:
+        """(B, 1, window_samples) chunks, from any files -> (B, num_frames, num_speakers) float32 0/1.
+
+        Runs in batches of at most ``batch_size`` on the segmenter's device.
+        """
+        model = self.model
+        outputs = []
+        with torch.inference_mode():
+            for i in range(0, len(chunks), self.batch_size):
+                batch = chunks[i : i + self.batch_size].to(self.device, dtype=torch.float32)
+                hard = to_multilabel(model(batch), model.num_speakers, model.max_speakers_per_frame)
+                outputs.append(hard.cpu().numpy())
+        if not outputs:
+            return np.zeros((0, self.num_frames, model.num_speakers), dtype=np.float32)
+        return np.concatenate(outputs, axis=0)
+
+    def __call__(self, waveform: torch.Tensor) -> Windowed:
+        """(1, num_samples) float32 waveform at 16 kHz -> (num_chunks, num_frames, 3) hard scores."""
+        return Windowed(self.infer(self.chunk(waveform)), self.chunks_window)
+
+
+def trim(scores: Windowed, warm_up: tuple[float, float] = (0.1, 0.1)) -> Windowed:
+    """Drop the left/right ``warm_up`` fractions of every chunk's frames, and shrink the chunk window."""
+    data = np.asarray(scores.data)
+    frames_per_chunk = data.shape[1]
+    left = round(frames_per_chunk * warm_up[0])
+    right = round(frames_per_chunk * warm_up[1])
+    chunks = scores.window
+    window = SlidingWindow(
+        start=chunks.start + warm_up[0] * chunks.duration,
+        duration=(1 - warm_up[0] - warm_up[1]) * chunks.duration,
+        step=chunks.step,
+    )
+    return Windowed(data[:, left : frames_per_chunk - right], window)
+
+
+def speaker_count(
+    binarized: Windowed, frames: SlidingWindow, warm_up: tuple[float, float] = (0.0, 0.0)
+) -> Windowed:
+    """Frame-level number of active speakers: (total_frames, 1) uint8.
+
+    Per chunk and frame, the number of active local speakers; averaged over the overlapping chunks
+    (no Hamming weighting, uncovered frames 0) and rounded half to even. community-1 uses no warm-up.
+    """
+    trimmed = trim(binarized, warm_up)
+    per_chunk = np.sum(trimmed.data, axis=-1, keepdims=True)
+    count = aggregate(
+        Windowed(per_chunk, trimmed.window), frames, hamming=False, missing=0.0, skip_average=False
+    )
+    return Windowed(np.rint(count.data).astype(np.uint8), count.window)
