@@ -1,0 +1,147 @@
+"""PLDA-free clustering (for embedding models without a PLDA, e.g. CAM++): pyannote's
+AgglomerativeClustering. Hierarchical clustering of the training embeddings cut at ``threshold``;
+clusters smaller than ``min_cluster_size`` are merged into the closest large one; a requested number
+of clusters is met by cutting the dendrogram elsewhere; then every embedding is assigned to a centroid.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
+from scipy.spatial.distance import cdist
+
+from ..windows import Windowed
+from .assignment import MAX_TRAIN_EMBEDDINGS, assign, resolve_num_clusters, select_training, spread_subset
+
+log = logging.getLogger(__name__)
+
+# pyannote/speaker-diarization-3.1's values (WeSpeaker ResNet34); to be re-tuned for our embeddings
+DEFAULT_THRESHOLD = 0.7045654963945799
+DEFAULT_MIN_CLUSTER_SIZE = 12
+EUCLIDEAN_ONLY = ("centroid", "median", "ward")
+
+
+def _large_and_small(labels: np.ndarray, min_size: int) -> tuple[np.ndarray, np.ndarray]:
+    ids, sizes = np.unique(labels, return_counts=True)
+    return ids[sizes >= min_size], ids[sizes < min_size]
+
+
+def _cut_at_step(dendrogram: np.ndarray, step: int) -> np.ndarray:
+    """Flat labels after the first ``step + 1`` merges of the dendrogram."""
+    by_step = np.copy(dendrogram)
+    by_step[:, 2] = np.arange(len(dendrogram))
+    return fcluster(by_step, step, criterion="distance") - 1
+
+
+def _closest_cut(
+    dendrogram: np.ndarray, threshold: float, target: int, min_size: int, labels: np.ndarray
+) -> np.ndarray:
+    """Labels of the cut whose number of large clusters is closest to ``target``.
+
+    Merge steps are tried by increasing distance of their height to ``threshold``; steps creating a
+    cluster smaller than ``min_size`` cannot change the count and are skipped. First exact hit wins.
+    """
+    best_step, best_count = len(dendrogram), 1  # cutting above the root: one cluster
+    count = None
+    for step in np.argsort(np.abs(dendrogram[:, 2] - threshold)):
+        if dendrogram[step, 3] < min_size:
+            continue
+        labels = _cut_at_step(dendrogram, step)
+        count = len(_large_and_small(labels, min_size)[0])
+        if abs(count - target) < abs(best_count - target):
+            best_step, best_count = step, count
+        if count == target:
+            return labels
+    if best_count != target:
+        labels = _cut_at_step(dendrogram, best_step)
+        found = len(_large_and_small(labels, min_size)[0])
+        log.info("found only %d clusters; a smaller min_cluster_size than %d might help", found, min_size)
+    return labels
+
+
+@dataclass(frozen=True)
+class AgglomerativeClustering:
+    """Hierarchical clustering of (cosine-compared) embeddings; no PLDA needed."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    min_cluster_size: int = DEFAULT_MIN_CLUSTER_SIZE
+    method: str = "centroid"
+    constrained_assignment: bool = True
+    max_train_embeddings: int | None = MAX_TRAIN_EMBEDDINGS  # beyond: an evenly spread subset trains
+
+    def cluster_train(
+        self,
+        embeddings: np.ndarray,
+        min_clusters: int = 1,
+        max_clusters: float = math.inf,
+        num_clusters: int | None = None,
+    ) -> np.ndarray:
+        """Labels 0..K-1 of (n, dim) training embeddings (bounds already resolved)."""
+        n = embeddings.shape[0]
+        # small inputs: a cluster of 10% of them is already "large"
+        min_size = min(self.min_cluster_size, max(1, round(0.1 * n)))
+        if n == 1:
+            return np.zeros((1,), dtype=np.int64)
+        if self.method in EUCLIDEAN_ONLY:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                embeddings = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
+            dendrogram = linkage(embeddings, method=self.method, metric="euclidean")
+        else:
+            dendrogram = linkage(embeddings, method=self.method, metric="cosine")
+        labels = fcluster(dendrogram, self.threshold, criterion="distance") - 1
+
+        num_large = len(_large_and_small(labels, min_size)[0])
+        if num_large < min_clusters:
+            num_clusters = min_clusters
+        elif num_large > max_clusters:
+            num_clusters = max_clusters
+        if num_clusters is not None and num_large != num_clusters:
+            labels = _closest_cut(dendrogram, self.threshold, int(num_clusters), min_size, labels)
+
+        large, small = _large_and_small(labels, min_size)
+        if len(large) == 0:
+            return np.zeros_like(labels, dtype=np.int64)
+        if len(small) == 0:
+            return labels.astype(np.int64)
+        # merge every small cluster into the large cluster with the closest centroid
+        large_centroids = np.vstack([np.mean(embeddings[labels == k], axis=0) for k in large])
+        small_centroids = np.vstack([np.mean(embeddings[labels == k], axis=0) for k in small])
+        closest = np.argmin(cdist(large_centroids, small_centroids, metric="cosine"), axis=0)
+        labels = labels.copy()
+        for j, i in enumerate(closest):
+            labels[labels == small[j]] = large[i]
+        return np.unique(labels, return_inverse=True)[1].astype(np.int64)
+
+    def cluster(
+        self,
+        embeddings: np.ndarray,
+        segmentations: np.ndarray | Windowed,
+        num_clusters: int | None = None,
+        min_clusters: int = 1,
+        max_clusters: float = math.inf,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Same contract as :meth:`VBxClustering.cluster`: (hard (C, S), soft (C, S, K), centroids (K, dim)).
+
+        Centroids are the means of the training embeddings of each cluster.
+        """
+        train, _, _ = select_training(embeddings, segmentations)
+        keep = spread_subset(len(train), self.max_train_embeddings)
+        if keep is not None:
+            train = train[keep]
+        num_clusters, min_clusters, max_clusters = resolve_num_clusters(
+            len(train), num_clusters, min_clusters, None if math.isinf(max_clusters) else max_clusters
+        )
+        num_chunks, num_speakers, dim = embeddings.shape
+        if max_clusters < 2:
+            hard = np.zeros((num_chunks, num_speakers), dtype=np.int64)
+            soft = np.ones((num_chunks, num_speakers, 1))
+            centroid = np.mean(train, axis=0, keepdims=True) if len(train) else np.full((1, dim), np.nan)
+            return hard, soft, centroid
+        labels = self.cluster_train(train, min_clusters, max_clusters, num_clusters)
+        centroids = np.vstack([np.mean(train[labels == k], axis=0) for k in range(labels.max() + 1)])
+        hard, soft = assign(embeddings, centroids, segmentations, constrained=self.constrained_assignment)
+        return hard, soft, centroids

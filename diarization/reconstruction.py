@@ -1,0 +1,235 @@
+"""From clustered chunk segmentations to speaker turns (community-1's post-processing).
+
+1. ``reconstruct``: in every chunk, each cluster's activity is the max over the local speakers
+   assigned to it; these are summed over overlapping chunks (overlap-add, no averaging); then in
+   every frame the ``count[t]`` clusters with the highest sums are marked active.
+2. ``to_turns``: per cluster, frames -> time regions at frame middles (hysteresis at 0.5), optional
+   filling of short gaps (``min_duration_off``) and removal of short turns (``min_duration_on``).
+
+The frame and time arithmetic follows pyannote.core so that turn boundaries match to the bit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .windows import SlidingWindow, Windowed, num_aggregated_frames
+
+Turn = tuple[float, float, int]  # (start, end, cluster index)
+
+SEGMENT_PRECISION = 1e-6  # a region not longer than this is empty (pyannote.core)
+ONSET = OFFSET = 0.5
+
+
+def cluster_segmentations(segmentations: np.ndarray, hard_clusters: np.ndarray) -> np.ndarray:
+    """(num_chunks, num_frames, K) float64: per chunk and cluster, the max over its local speakers.
+
+    NaN where no local speaker of the chunk is in the cluster; negative cluster indices (-2) are skipped.
+    """
+    num_chunks, num_frames, _ = segmentations.shape
+    num_clusters = max(int(np.max(hard_clusters, initial=-1)) + 1, 0)
+    out = np.full((num_chunks, num_frames, num_clusters), np.nan)
+    for c in range(num_chunks):
+        _fill_chunk(out[c], segmentations[c], hard_clusters[c])
+    return out
+
+
+def _fill_chunk(block: np.ndarray, segmentation: np.ndarray, clusters: np.ndarray) -> None:
+    seen: set[int] = set()
+    for s, k in enumerate(clusters):
+        k = int(k)
+        if k < 0:
+            continue
+        if k in seen:
+            block[:, k] = np.maximum(block[:, k], segmentation[:, s])
+        else:
+            block[:, k] = segmentation[:, s]
+            seen.add(k)
+
+
+def clustered_activations(
+    segmentations: Windowed, hard_clusters: np.ndarray, frames: SlidingWindow
+) -> Windowed:
+    """Overlap-add of the clustered segmentations (sum, frames no chunk covers = 0).
+
+    Equal to ``aggregate(Windowed(cluster_segmentations(...)), frames, missing=0, skip_average=True)``
+    (same float32 accumulation, chunk by chunk) without holding the (chunks, frames, K) array.
+    """
+    data = np.asarray(segmentations.data)
+    num_chunks, num_frames, _ = data.shape
+    chunks = segmentations.window
+    frames = SlidingWindow(start=chunks.start, duration=frames.duration, step=frames.step)
+    num_clusters = max(int(np.max(hard_clusters, initial=-1)) + 1, 0)
+    total = np.zeros((num_aggregated_frames(chunks, num_chunks, frames), num_clusters), dtype=np.float32)
+    block = np.empty((num_frames, num_clusters))
+    for c in range(num_chunks):
+        block.fill(np.nan)
+        _fill_chunk(block, data[c], hard_clusters[c])
+        first = frames.closest_frame(chunks.start + c * chunks.step + 0.5 * frames.duration)
+        total[first : first + num_frames] += np.nan_to_num(block, nan=0.0)
+    return Windowed(total, frames)
+
+
+def _extent(window: SlidingWindow, n: int) -> tuple[float, float]:
+    """pyannote.core's SlidingWindowFeature.extent: (start, end) covered by ``n`` frames.
+
+    Frame i covers [middle_i - step/2, middle_i + step/2], except that the first frame starts at the
+    window start.
+    """
+    first_start = window.start + (0 - 0.5) * window.step + 0.5 * window.duration
+    return window.start, first_start + n * window.step
+
+
+def _crop_loose(window: SlidingWindow, n: int, start: float, end: float) -> tuple[int, int]:
+    """Frame range [i, j) of the ``n`` frames intersecting [start, end] (pyannote.core loose crop)."""
+    i = int(np.ceil((start - window.duration - window.start) / window.step))
+    j = int(np.floor((end - window.start) / window.step)) + 1
+    if j < 0 or i >= n:
+        return 0, 0
+    return max(i, 0), min(j, n)
+
+
+def to_diarization(activations: Windowed, count: Windowed) -> Windowed:
+    """Per frame, mark active the ``count[t]`` clusters with the highest activation (0/1 float32).
+
+    Ties are broken by ``np.argsort`` of the negated activations, as the reference.
+    """
+    act = np.asarray(activations.data)
+    max_count = int(np.max(count.data, initial=0))
+    if act.shape[1] < max_count:
+        act = np.pad(act, ((0, 0), (0, max_count - act.shape[1])))
+    a_start, a_end = _extent(activations.window, len(act))
+    c_start, c_end = _extent(count.window, len(count.data))
+    start, end = max(a_start, c_start), min(a_end, c_end)
+    ai, aj = _crop_loose(activations.window, len(act), start, end)
+    ci, cj = _crop_loose(count.window, len(count.data), start, end)
+    act = act[ai:aj]
+    counts = np.asarray(count.data)[ci:cj].reshape(cj - ci, -1)[:, 0].astype(np.int64)
+    window = activations.window
+    window = SlidingWindow(start=window.start + ai * window.step, duration=window.duration, step=window.step)
+    binary = np.zeros_like(act)
+    n = min(len(act), len(counts))
+    if n and act.shape[1]:
+        order = np.argsort(-act[:n], axis=-1)
+        chosen = (np.arange(act.shape[1])[None, :] < counts[:n, None]).astype(binary.dtype)
+        np.put_along_axis(binary[:n], order, chosen, axis=1)
+    return Windowed(binary, window)
+
+
+def reconstruct(segmentations: Windowed, hard_clusters: np.ndarray, count: Windowed) -> Windowed:
+    """Discrete (0/1) diarization (num_frames, K) from chunk segmentations, their clusters and counts.
+
+    ``segmentations``: (num_chunks, num_frames, num_speakers) on the chunk window; ``hard_clusters``:
+    (num_chunks, num_speakers), -2 = ignored; ``count``: (num_frames_total, 1) on the frame window.
+    """
+    activations = clustered_activations(segmentations, np.asarray(hard_clusters), count.window)
+    return to_diarization(activations, count)
+
+
+def frame_middles(window: SlidingWindow, n: int) -> np.ndarray:
+    """Middle times of the first ``n`` frames, computed as pyannote.core (0.5 * (start + end))."""
+    starts = window.start + np.arange(n) * window.step
+    return 0.5 * (starts + (starts + window.duration))
+
+
+def _active_states(scores: np.ndarray) -> np.ndarray:
+    """Hysteresis (onset/offset 0.5) state of every frame; undecided frames keep the previous state."""
+    decided = (scores > ONSET) | (scores < OFFSET)
+    decided[0] = True
+    value = scores > ONSET
+    last = np.maximum.accumulate(np.where(decided, np.arange(len(scores)), 0))
+    return value[last]
+
+
+def _regions(state: np.ndarray, middles: np.ndarray) -> list[tuple[float, float]]:
+    n = len(state)
+    prev = np.concatenate([[False], state[:-1]])
+    starts = np.flatnonzero(state & ~prev)
+    stops = np.flatnonzero(~state & prev)  # region ends at the middle of the first inactive frame
+    if state[-1]:
+        stops = np.append(stops, n - 1)  # still active: ends at the middle of the last frame
+    out = []
+    for i, j in zip(starts, stops):
+        a, b = float(middles[i]), float(middles[j])
+        if b - a > SEGMENT_PRECISION:
+            out.append((a, b))
+    return out
+
+
+def _support(regions: list[tuple[float, float]], collar: float) -> list[tuple[float, float]]:
+    """pyannote.core Timeline.support: merge sorted regions whose gap is empty or shorter than collar."""
+    if not regions:
+        return []
+    merged = []
+    cur_start, cur_end = regions[0]
+    for start, end in regions:
+        gap = max(start, cur_start) - min(end, cur_end)
+        gap = gap if gap > SEGMENT_PRECISION else 0.0
+        if gap == 0.0 or gap < collar:
+            cur_start, cur_end = min(cur_start, start), max(cur_end, end)
+        else:
+            merged.append((cur_start, cur_end))
+            cur_start, cur_end = start, end
+    merged.append((cur_start, cur_end))
+    return merged
+
+
+def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off: float = 0.0) -> list[Turn]:
+    """(start, end, cluster) turns of a (num_frames, K) 0/1 diarization, sorted by (start, end, cluster).
+
+    Turns start and end at frame middles; same-cluster gaps shorter than ``min_duration_off`` are
+    filled, then turns shorter than ``min_duration_on`` are dropped.
+    """
+    data = np.asarray(discrete.data)
+    num_frames = data.shape[0]
+    if num_frames < 2:
+        return []
+    middles = frame_middles(discrete.window, num_frames)
+    turns: list[Turn] = []
+    for k in range(data.shape[1]):
+        regions = _regions(_active_states(data[:, k]), middles)
+        if min_duration_off > 0.0:
+            regions = _support(_support(sorted(regions), min_duration_off), 0.0)
+        if min_duration_on > 0.0:
+            regions = [
+                (a, b) for a, b in regions if (b - a if b - a > SEGMENT_PRECISION else 0.0) >= min_duration_on
+            ]
+        turns.extend((a, b, k) for a, b in regions)
+    return sorted(turns)
+
+
+def speaker_labels(turns: list[Turn]) -> dict[int, str]:
+    """pyannote's renaming: clusters present, sorted as strings ("0" < "10" < "2"), -> SPEAKER_00, ..."""
+    present = sorted({k for _, _, k in turns}, key=str)
+    return {k: f"SPEAKER_{i:02d}" for i, k in enumerate(present)}
+
+
+def diarize_from_clusters(
+    segmentations: Windowed,
+    hard_clusters: np.ndarray,
+    count: Windowed,
+    max_speakers: float = math.inf,
+    min_duration_off: float = 0.0,
+) -> tuple[list[Turn], list[Turn]]:
+    """community-1's last steps: (turns, exclusive turns) from binarized segmentations and clusters.
+
+    Local speakers silent in their chunk are ignored (-2), the count is capped at ``max_speakers``
+    (and at 1 for the exclusive diarization, where at most one speaker is active per frame).
+    """
+    counts = np.asarray(count.data)
+    if counts.size == 0 or np.nanmax(counts) == 0:
+        return [], []
+    seg = np.asarray(segmentations.data)
+    hard = np.array(hard_clusters, dtype=np.int64, copy=True)
+    hard[np.sum(seg, axis=1) == 0] = -2
+    capped = np.minimum(counts, max_speakers).astype(np.int8)
+    regular = reconstruct(segmentations, hard, Windowed(capped, count.window))
+    exclusive = reconstruct(
+        segmentations, hard, Windowed(np.minimum(capped, 1).astype(np.int8), count.window)
+    )
+    return (
+        to_turns(regular, min_duration_off=min_duration_off),
+        to_turns(exclusive, min_duration_off=min_duration_off),
+    )

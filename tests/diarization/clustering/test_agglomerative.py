@@ -1,0 +1,73 @@
+"""PLDA-free AgglomerativeClustering against pyannote's, run by tests/golden/make_clustering_golden.py."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from diarization.clustering import AgglomerativeClustering
+
+from .conftest import PREFIXES
+
+# (name, method, threshold, min_cluster_size, num_clusters, min_clusters, max_clusters): as the generator
+SETTINGS = (
+    ("default", "centroid", 0.7045654963945799, 12, None, None, None),
+    ("mcs1", "centroid", 0.7045654963945799, 1, None, None, None),
+    ("num2", "centroid", 0.7045654963945799, 12, 2, None, None),
+    ("num3", "centroid", 0.7045654963945799, 12, 3, None, None),
+    ("min4", "centroid", 0.5, 3, None, 4, None),
+    ("max2", "centroid", 0.3, 2, None, None, 2),
+    ("average", "average", 0.6, 5, None, None, None),
+)
+CASES = (*PREFIXES, "synthetic0", "synthetic1")
+
+
+def _inputs(case: str, recorded, golden) -> tuple[np.ndarray, np.ndarray]:
+    if case.startswith("synthetic"):
+        return golden[f"{case}/embeddings"], golden[f"{case}/segmentations"].astype(np.float32)
+    return recorded(f"{case}_embeddings_data"), recorded(f"{case}_segmentation_data")
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("setting", SETTINGS, ids=[s[0] for s in SETTINGS])
+def test_matches_reference(case, setting, recorded, golden) -> None:
+    name, method, threshold, mcs, num, low, high = setting
+    emb, seg = _inputs(case, recorded, golden)
+    key = f"ahc/{case}/{name}"
+    for constrained in (False, True):
+        clustering = AgglomerativeClustering(threshold, mcs, method, constrained_assignment=constrained)
+        hard, soft, centroids = clustering.cluster(emb.copy(), seg, num, low or 1, high or math.inf)
+        expected = golden[f"{key}/{'constrained' if constrained else 'argmax'}"]
+        np.testing.assert_array_equal(hard, expected)
+        np.testing.assert_allclose(centroids, golden[f"{key}/centroids"], rtol=1e-5, atol=1e-6)
+        if not constrained:
+            np.testing.assert_allclose(soft, golden[f"{key}/soft"], rtol=1e-5, atol=1e-6)
+
+
+def test_small_clusters_are_merged() -> None:
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(3, 8))
+    train = np.vstack([a + 0.05 * rng.normal(size=(20, 8)), b + 0.05 * rng.normal(size=(20, 8)), c[None]])
+    labels = AgglomerativeClustering(threshold=0.3, min_cluster_size=3).cluster_train(train)
+    assert labels.max() == 1  # the singleton joined one of the two large clusters
+    assert len(set(labels[:20])) == 1 and len(set(labels[20:40])) == 1
+
+
+def test_requested_number_of_clusters() -> None:
+    rng = np.random.default_rng(1)
+    voices = rng.normal(size=(4, 8))
+    train = np.vstack([v + 0.1 * rng.normal(size=(15, 8)) for v in voices])
+    clustering = AgglomerativeClustering(threshold=0.2, min_cluster_size=2)
+    for k in (1, 2, 3, 4, 5):
+        assert clustering.cluster_train(train, k, k, k).max() + 1 == k
+
+
+def test_degenerate_inputs() -> None:
+    clustering = AgglomerativeClustering()
+    assert clustering.cluster_train(np.ones((1, 4))).tolist() == [0]
+    emb = np.full((2, 3, 4), np.nan, dtype=np.float32)
+    seg = np.ones((2, 10, 3), dtype=np.float32)
+    hard, soft, centroids = clustering.cluster(emb, seg)
+    assert hard.tolist() == [[0, 0, 0], [0, 0, 0]] and soft.shape == (2, 3, 1) and centroids.shape == (1, 4)

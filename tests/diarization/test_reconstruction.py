@@ -1,0 +1,161 @@
+"""Reconstruction and turns: recorded community-1 segmentations/counts/embeddings -> our clustering ->
+our reconstruction must give community-1's discrete diarization and RTTM."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from diarization.clustering import VBxClustering, load_plda
+from diarization.reconstruction import (
+    cluster_segmentations,
+    clustered_activations,
+    diarize_from_clusters,
+    frame_middles,
+    reconstruct,
+    speaker_labels,
+    to_diarization,
+    to_turns,
+)
+from diarization.windows import SlidingWindow, Windowed, aggregate
+
+PREFIXES = ("pipeline", "3speakers", "single_speaker", "short")
+
+
+def _window(artifacts: Path, prefix: str, what: str) -> SlidingWindow:
+    return SlidingWindow(**json.loads((artifacts / f"{prefix}_{what}_window.json").read_text()))
+
+
+def _load(artifacts: Path, prefix: str) -> tuple[np.ndarray, Windowed, Windowed]:
+    emb = np.load(artifacts / f"{prefix}_embeddings_data.npy")
+    seg = Windowed(
+        np.load(artifacts / f"{prefix}_segmentation_data.npy"), _window(artifacts, prefix, "segmentation")
+    )
+    count = Windowed(
+        np.load(artifacts / f"{prefix}_speaker_counting_data.npy"),
+        _window(artifacts, prefix, "speaker_counting"),
+    )
+    return emb, seg, count
+
+
+def _rttm(turns, uri: str) -> list[str]:
+    names = speaker_labels(turns)
+    return [f"SPEAKER {uri} 1 {a:.6f} {b - a:.6f} <NA> <NA> {names[k]} <NA> <NA>" for a, b, k in turns]
+
+
+@pytest.fixture(scope="module")
+def vbx(models_dir: Path) -> VBxClustering:
+    return VBxClustering(load_plda(models_dir / "community-1" / "plda"), threshold=0.6, Fa=0.07, Fb=0.8)
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+def test_end_to_end_matches_community1(prefix: str, artifacts_dir: Path, vbx: VBxClustering) -> None:
+    emb, seg, count = _load(artifacts_dir, prefix)
+    hard, _, _ = vbx.cluster(emb, seg.data)
+    turns, exclusive = diarize_from_clusters(seg, hard, count)
+    expected = (artifacts_dir / f"{prefix}_expected.rttm").read_text().splitlines()
+    assert _rttm(turns, prefix) == expected
+
+    hard = hard.copy()
+    hard[seg.data.sum(axis=1) == 0] = -2
+    discrete = reconstruct(seg, hard, count)
+    np.testing.assert_array_equal(
+        discrete.data, np.load(artifacts_dir / f"{prefix}_discrete_diarization_data.npy")
+    )
+    assert discrete.window == _window(artifacts_dir, prefix, "discrete_diarization")
+    assert discrete.data.dtype == np.float32
+
+    # exclusive: at most one speaker at a time, never a speaker the regular output lacks
+    for (a0, a1, _), (b0, _, _) in itertools.pairwise(exclusive):
+        assert a1 <= b0 + 1e-9
+    assert {k for *_, k in exclusive} <= {k for *_, k in turns}
+    assert sum(b - a for a, b, _ in exclusive) <= sum(b - a for a, b, _ in turns) + 1e-9
+
+
+def test_streaming_aggregation_equals_aggregate() -> None:
+    rng = np.random.default_rng(0)
+    data = rng.random((12, 40, 3)).astype(np.float32)
+    data[3, 5:9, 1] = np.nan
+    seg = Windowed(data, SlidingWindow(start=0.25, duration=4.0, step=0.5))
+    hard = rng.integers(-1, 4, size=(12, 3)) * 1
+    hard[hard == -1] = -2
+    hard[0] = [2, 2, 0]  # two local speakers in one cluster
+    frames = SlidingWindow(start=0.0, duration=0.12, step=0.1)
+    ours = clustered_activations(seg, hard, frames)
+    ref = aggregate(
+        Windowed(cluster_segmentations(data, hard), seg.window), frames, missing=0.0, skip_average=True
+    )
+    np.testing.assert_array_equal(ours.data, ref.data)
+    assert ours.window == ref.window
+
+
+def test_top_count_selection_and_ties() -> None:
+    act = np.array([[3.0, 3.0, 1.0], [0.0, 2.0, 2.0], [1.0, 0.0, 0.0], [5.0, 4.0, 6.0]], dtype=np.float32)
+    count = np.array([[1], [2], [0], [3]], dtype=np.int8)
+    w = SlidingWindow(0.0, 0.1, 0.1)
+    out = to_diarization(Windowed(act, w), Windowed(count, w))
+    # what the reference's loop does, written out
+    expected = np.zeros_like(act)
+    for t, order in enumerate(np.argsort(-act, axis=-1)):
+        expected[t, order[: count[t, 0]]] = 1
+    np.testing.assert_array_equal(out.data, expected)
+    assert out.data.sum(axis=1).tolist() == [1, 2, 0, 3]
+
+
+def test_count_above_number_of_clusters_pads() -> None:
+    w = SlidingWindow(0.0, 0.1, 0.1)
+    out = to_diarization(
+        Windowed(np.ones((3, 1), np.float32), w), Windowed(np.array([[2], [1], [0]], np.int8), w)
+    )
+    assert out.data.shape == (3, 2) and out.data.sum(axis=1).tolist() == [2, 1, 0]
+
+
+def test_turns_at_frame_middles_with_hysteresis() -> None:
+    w = SlidingWindow(start=0.0, duration=2.0, step=1.0)  # middles 1, 2, 3, ...
+    scores = np.array([[1, 0], [0.5, 0], [0.5, 1], [0, 1], [0.5, 0], [1, 0], [1, 0]], dtype=np.float32)
+    assert frame_middles(w, 3).tolist() == [1.0, 2.0, 3.0]
+    turns = to_turns(Windowed(scores, w))
+    # speaker 0: active frames 0-2 (0.5 keeps the state) then 5-6 (ends at the last middle)
+    assert turns == [(1.0, 4.0, 0), (3.0, 5.0, 1), (6.0, 7.0, 0)]
+
+
+def test_gap_filling_and_short_turns() -> None:
+    w = SlidingWindow(start=0.0, duration=1.0, step=1.0)  # middles 0.5, 1.5, ...
+    y = np.array([1, 1, 0, 1, 0, 0, 0, 1, 1, 0], dtype=np.float32)[:, None]
+    assert to_turns(Windowed(y, w)) == [(0.5, 2.5, 0), (3.5, 4.5, 0), (7.5, 9.5, 0)]
+    assert to_turns(Windowed(y, w), min_duration_off=1.5) == [(0.5, 4.5, 0), (7.5, 9.5, 0)]
+    assert to_turns(Windowed(y, w), min_duration_off=3.5) == [(0.5, 9.5, 0)]
+    assert to_turns(Windowed(y, w), min_duration_on=1.5) == [(0.5, 2.5, 0), (7.5, 9.5, 0)]
+    assert to_turns(Windowed(np.zeros((1, 2)), w)) == []
+
+
+def test_speaker_labels_sort_as_strings() -> None:
+    turns = [(0.0, 1.0, 10), (0.5, 2.0, 2), (1.0, 3.0, 0), (2.0, 4.0, 1)]
+    assert speaker_labels(turns) == {0: "SPEAKER_00", 1: "SPEAKER_01", 10: "SPEAKER_02", 2: "SPEAKER_03"}
+
+
+def test_diarize_from_clusters_caps_and_silence() -> None:
+    chunks = SlidingWindow(start=0.0, duration=1.0, step=0.5)
+    frames = SlidingWindow(start=0.0, duration=0.1, step=0.1)
+    seg = np.zeros((3, 10, 2), dtype=np.float32)
+    seg[:, :, 0] = 1.0
+    seg[:, 5:, 1] = 1.0
+    count = aggregate(Windowed(seg.sum(axis=2, keepdims=True), chunks), frames, missing=0.0)
+    count = Windowed(np.rint(count.data).astype(np.uint8), count.window)
+    hard = np.array([[0, 1], [0, 1], [0, 1]])
+    turns, exclusive = diarize_from_clusters(Windowed(seg, chunks), hard, count)
+    assert {k for *_, k in turns} == {0, 1} and {k for *_, k in exclusive} == {0}
+    capped, _ = diarize_from_clusters(Windowed(seg, chunks), hard, count, max_speakers=1)
+    assert capped == exclusive
+    silent = Windowed(np.zeros_like(count.data), count.window)
+    assert diarize_from_clusters(Windowed(seg, chunks), hard, silent) == ([], [])
+    # a local speaker silent in its chunk is ignored whatever its cluster; the input is not modified
+    seg[:, :, 1] = 0.0
+    count = Windowed(np.minimum(count.data, 1), count.window)
+    hard = np.array([[0, 1]] * 3)
+    turns, _ = diarize_from_clusters(Windowed(seg, chunks), hard, count)
+    assert {k for *_, k in turns} == {0} and hard.tolist() == [[0, 1]] * 3
