@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .audio import Audio, AudioInput, load_audio
-from .clustering import make_clustering
+from .clustering import Clustering, load_plda, make_clustering
 from .embedding import chunk_embeddings, load_embedding_model
 from .models.pyannet import load_segmentation_model
 from .output import DiarizationResult
@@ -31,6 +31,19 @@ from .reconstruction import diarize_from_clusters
 from .results import build_result, empty_result
 from .segmentation import Segmenter, speaker_count
 from .windows import Windowed
+
+# PLDA-free clustering of CAM++ embeddings (our default set): pyannote's agglomerative clustering,
+# threshold tuned on the dev set (benchmarks/der.py)
+DEFAULT_AGGLOMERATIVE = {"threshold": 0.7045654963945799, "min_cluster_size": 12, "method": "centroid"}
+
+
+def clustering_for(models: ModelSet) -> Clustering:
+    """VBx with the folder's PLDA (community-1), else agglomerative clustering."""
+    if models.plda is not None:
+        name = str(models.options.get("clustering", "VBxClustering"))
+        return make_clustering(name, models.params.get("clustering"), load_plda(models.plda))
+    params = {**DEFAULT_AGGLOMERATIVE, **models.params.get("clustering", {})}
+    return make_clustering("AgglomerativeClustering", params)
 
 
 def default_device() -> torch.device:
@@ -51,7 +64,7 @@ class Pipeline:
                                    batch_size=int(options.get("segmentation_batch_size", segmentation_batch_size)))
         self.embedder = load_embedding_model(models.embedding)
         self.embedding_batch_size = int(options.get("embedding_batch_size", embedding_batch_size))
-        self.clustering = make_clustering(models)
+        self.clustering = clustering_for(models)
         self.device = torch.device("cpu")
         self.to(device if device is not None else default_device())
 
@@ -121,7 +134,7 @@ class Pipeline:
         count = speaker_count(segmentations, self.segmenter.frames)
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedder.dimension)
-        hard_clusters, _, centroids = self.clustering(
+        hard_clusters, _, centroids = self.clustering.cluster(
             embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
             max_clusters=max_speakers)
         turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,

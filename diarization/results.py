@@ -19,7 +19,7 @@ def speaker_label(index: int) -> str:
 def build_result(uri: str, duration: float, turns: Sequence[RawTurn], exclusive: Sequence[RawTurn],
                  centroids: np.ndarray | None) -> DiarizationResult:
     """Name clusters SPEAKER_00.. in increasing cluster order and align the centroids with them."""
-    clusters = sorted({int(k) for _, _, k in turns})
+    clusters = sorted({int(k) for _, _, k in turns}, key=str)  # pyannote sorts cluster ids as strings
     names = {k: speaker_label(i) for i, k in enumerate(clusters)}
     regular = Diarization(uri, [(Turn(float(s), float(e)), names[int(k)]) for s, e, k in turns])
     exclusive_names = {k: names.get(k, speaker_label(len(names) + i))

@@ -11,11 +11,14 @@ file's rows with ``Segmenter.chunks_window``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .models.pyannet import PyanNet
+from .progress import Hook
 from .powerset import to_multilabel
 from .windows import SlidingWindow, Windowed, aggregate
 
@@ -29,13 +32,9 @@ def num_chunks(num_samples: int, window_samples: int, step_samples: int) -> int:
     return complete + int(leftover)
 
 
-def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: int) -> torch.Tensor:
-    """(1, num_samples) or (num_samples,) waveform -> (num_chunks, 1, window_samples) chunks.
-
-    Complete windows start every ``step_samples``; what remains after the last one (or the whole file,
-    when shorter than a window) becomes one more chunk, zero-padded on the right. Complete chunks are
-    views into the waveform where possible.
-    """
+def chunk_parts(waveform: torch.Tensor, window_samples: int, step_samples: int) -> list[torch.Tensor]:
+    """The chunks of ``chunk_waveform`` as at most two tensors, without copying the waveform:
+    a (n, 1, window_samples) view of the complete windows, then the zero-padded remainder (1, 1, window)."""
     if waveform.ndim == 1:
         waveform = waveform[None]
     if waveform.ndim != 2 or waveform.shape[0] != 1:
@@ -49,7 +48,36 @@ def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: in
     if num_chunks(num_samples, window_samples, step_samples) > complete:
         rest = waveform[:, complete * step_samples :]
         parts.append(F.pad(rest, (0, window_samples - rest.shape[1]))[None])
+    return parts
+
+
+def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: int) -> torch.Tensor:
+    """(1, num_samples) or (num_samples,) waveform -> (num_chunks, 1, window_samples) chunks.
+
+    Complete windows start every ``step_samples``; what remains after the last one (or the whole file,
+    when shorter than a window) becomes one more chunk, zero-padded on the right. A view into the
+    waveform when there is no remainder, else a copy (use ``chunk_parts`` to avoid it on long files).
+    """
+    parts = chunk_parts(waveform, window_samples, step_samples)
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
+
+
+def _batches(parts: Sequence[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+    """Consecutive batches of ``batch_size`` chunks taken across ``parts``; copies one batch at a time."""
+    pending: list[torch.Tensor] = []
+    size = 0
+    for part in parts:
+        start = 0
+        while start < len(part):
+            take = min(batch_size - size, len(part) - start)
+            pending.append(part[start : start + take])
+            size += take
+            start += take
+            if size == batch_size:
+                yield torch.cat(pending) if len(pending) > 1 else pending[0]
+                pending, size = [], 0
+    if pending:
+        yield torch.cat(pending) if len(pending) > 1 else pending[0]
 
 
 class Segmenter:
@@ -74,6 +102,16 @@ class Segmenter:
             raise ValueError(f"step must be in (0, {self.duration:g}] seconds, got {self.step:g}")
         self.window_samples = model.chunk_samples
         self.step_samples = round(self.step * model.sample_rate)
+
+    def to(self, device: str | torch.device) -> "Segmenter":
+        """Move the model to ``device``."""
+        self.device = torch.device(device)
+        self.model.to(self.device)
+        return self
+
+    @property
+    def sample_rate(self) -> int:
+        return self.model.sample_rate
 
     @property
     def chunks_window(self) -> SlidingWindow:
@@ -100,25 +138,42 @@ class Segmenter:
             torch.as_tensor(waveform, dtype=torch.float32), self.window_samples, self.step_samples
         )
 
-    def infer(self, chunks: torch.Tensor) -> np.ndarray:
+    def infer(self, chunks: torch.Tensor | Sequence[torch.Tensor], hook: Hook | None = None) -> np.ndarray:
         """(B, 1, window_samples) chunks, from any files -> (B, num_frames, num_speakers) float32 0/1.
 
+        ``chunks`` may be one tensor or a sequence of them (taken in order, never concatenated whole).
         Runs in batches of at most ``batch_size`` on the segmenter's device.
         """
         model = self.model
+        parts = [chunks] if isinstance(chunks, torch.Tensor) else list(chunks)
+        total = sum(len(part) for part in parts)
         outputs = []
+        done = 0
         with torch.inference_mode():
-            for i in range(0, len(chunks), self.batch_size):
-                batch = chunks[i : i + self.batch_size].to(self.device, dtype=torch.float32)
+            for batch in _batches(parts, self.batch_size):
+                batch = batch.to(self.device, dtype=torch.float32)
                 hard = to_multilabel(model(batch), model.num_speakers, model.max_speakers_per_frame)
                 outputs.append(hard.cpu().numpy())
+                done += len(batch)
+                if hook is not None:
+                    hook("segmentation", None, total=total, completed=done)
         if not outputs:
             return np.zeros((0, self.num_frames, model.num_speakers), dtype=np.float32)
         return np.concatenate(outputs, axis=0)
 
     def __call__(self, waveform: torch.Tensor) -> Windowed:
         """(1, num_samples) float32 waveform at 16 kHz -> (num_chunks, num_frames, 3) hard scores."""
-        return Windowed(self.infer(self.chunk(waveform)), self.chunks_window)
+        [segmentation] = self.segment_many([waveform])
+        return segmentation
+
+    def segment_many(self, waveforms: Sequence[torch.Tensor], hook: Hook | None = None) -> list[Windowed]:
+        """Segment several files at once: their chunks share model batches (same result as one by one)."""
+        parts = [chunk_parts(torch.as_tensor(w, dtype=torch.float32), self.window_samples, self.step_samples)
+                 for w in waveforms]
+        sizes = [sum(len(part) for part in file_parts) for file_parts in parts]
+        scores = self.infer([part for file_parts in parts for part in file_parts], hook=hook)
+        bounds = np.cumsum([0, *sizes])
+        return [Windowed(scores[a:b], self.chunks_window) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def trim(scores: Windowed, warm_up: tuple[float, float] = (0.1, 0.1)) -> Windowed:
