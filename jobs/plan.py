@@ -1,0 +1,94 @@
+"""Job options, and the resource plan derived from them and from the cluster (``ray.cluster_resources()``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class JobOptions:
+    """Everything ``diarize run`` accepts (see ``jobs.cli`` for the help text of each option)."""
+
+    manifest: str
+    output: str
+    run_date: str | None = None  # partition; default: today (UTC)
+    run_id: str | None = None  # default: a new time-based id
+    models: str | None = None
+    device: str | None = None  # "cuda" / "cpu"; default: cuda when the cluster has GPUs
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    manifest_format: str | None = None
+    resume: bool = True
+    shard_size: int = 256
+    batch_files: int | None = None
+    segmentation_actors: int | None = None
+    embedding_actors: int | None = None
+    gpus_per_actor: float | None = None
+    cpus_per_actor: float | None = None
+    segmentation_batch_size: int | None = None
+    embedding_batch_size: int | None = None
+    max_inflight_batches: int | None = None
+    max_duration: float | None = None
+    max_restarts: int = -1
+    max_task_retries: int = 2
+    max_crashed_files: int = 100
+    progress: bool | None = None  # default: when standard error is a terminal
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How the job uses the cluster."""
+
+    device: str
+    segmentation_actors: int
+    embedding_actors: int
+    actor_gpus: float
+    actor_cpus: float
+    actor_threads: int
+    task_cpus: float
+    batch_files: int
+    inflight_batches: int
+    shard_size: int
+    segmentation_batch_size: int | None
+    embedding_batch_size: int | None
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
+    """Defaults from the cluster's resources, overridden by any option given.
+
+    With GPUs: one segmentation and one embedding actor per GPU, sharing it (0.5 GPU each), bigger
+    model batches. CPU only: actors together reserve at most half of the cluster's CPUs (the other
+    half decodes and clusters), one actor of each stage per 8 CPUs, one torch thread per reserved CPU.
+    """
+    cpus = max(float(resources.get("CPU", 1.0)), 0.5)
+    gpus = float(resources.get("GPU", 0.0))
+    device = options.device or ("cuda" if gpus > 0 else "cpu")
+    on_gpu = device.startswith("cuda")
+    if on_gpu:
+        per_stage = max(1, int(gpus))
+    else:
+        per_stage = max(1, int(cpus // 8))
+    seg = options.segmentation_actors or per_stage
+    emb = options.embedding_actors or per_stage
+    actors = seg + emb
+    if on_gpu:
+        actor_gpus = options.gpus_per_actor or min(1.0, max(gpus, 1.0) / actors)
+        actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else 1.0
+        task_cpus = 1.0
+    else:
+        actor_gpus = 0.0
+        actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else \
+            min(2.0, round(cpus / 2 / actors, 3))
+        task_cpus = min(1.0, max(cpus - actor_cpus * actors, 0.01))
+    threads = max(1, int(math.floor(actor_cpus))) if not on_gpu else 2
+    batch_files = options.batch_files or (32 if on_gpu else 8)
+    inflight = options.max_inflight_batches or max(4, 3 * actors)
+    return Plan(device=device, segmentation_actors=seg, embedding_actors=emb, actor_gpus=actor_gpus,
+                actor_cpus=actor_cpus, actor_threads=threads, task_cpus=task_cpus, batch_files=batch_files,
+                inflight_batches=inflight, shard_size=max(1, options.shard_size),
+                segmentation_batch_size=options.segmentation_batch_size or (128 if on_gpu else None),
+                embedding_batch_size=options.embedding_batch_size or (128 if on_gpu else None))

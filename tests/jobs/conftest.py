@@ -1,0 +1,114 @@
+"""Real parts for the job tests: one local Ray cluster and one moto S3 server per session, real audio
+excerpts cut from the dev set, and generated broken files."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto S3 server on 127.0.0.1 (a subprocess), for the whole session."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)  # noqa: S310 - local test server
+            break
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail("moto server did not start")
+            time.sleep(0.2)
+    yield endpoint
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_options(moto_endpoint: str) -> dict[str, Any]:
+    """fsspec/s3fs storage options for the moto server (credentials are moto's dummies)."""
+    return {"key": "testing", "secret": "testing",
+            "client_kwargs": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}}
+
+
+@pytest.fixture
+def s3_bucket(s3_options: dict[str, Any]) -> str:
+    """A new empty bucket; returns ``s3://name``."""
+    import boto3
+
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", aws_access_key_id=s3_options["key"], aws_secret_access_key=s3_options["secret"],
+                 **s3_options["client_kwargs"]).create_bucket(Bucket=name)
+    return f"s3://{name}"
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[dict[str, float]]:
+    """One local Ray for the session (2 CPUs, like CI)."""
+    import ray
+
+    from jobs.cli import export_code_path
+
+    export_code_path()  # the workers import this checkout, installed or not
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+    yield ray.cluster_resources()
+    ray.shutdown()
+
+
+# -- audio ---------------------------------------------------------------------------------------------
+
+EXCERPTS = [  # (dev file, start s): short real speech, cut and turned into 8 kHz telephone-like files
+    ("pyannote_sample/sample.wav", 4.0), ("stereo_overlap/stereo_diarization_mono.wav", 0.0),
+    ("espeak_conversation/espeak_conv01.wav", 10.0), ("libri_conversations/dev_2spk_00.wav", 5.0),
+    ("ami_debug_train/trn00.wav", 10.0), ("libri_conversations/dev_3spk_08.wav", 20.0),
+]
+
+
+def write_excerpt(dev_dir: Path, source: str, start: float, seconds: float, target: Path,
+                  rate: int = 8000, stereo: bool = False) -> Path:
+    """Cut ``seconds`` of a dev file, resample it to ``rate`` and write it (format from the suffix)."""
+    data, source_rate = sf.read(dev_dir / source, dtype="float32", always_2d=True)
+    piece = data[int(start * source_rate): int((start + seconds) * source_rate)].mean(axis=1)
+    piece = soxr.resample(piece, source_rate, rate).astype(np.float32)
+    if stereo:
+        piece = np.stack([piece, 0.5 * piece], axis=1)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    subtype = "PCM_16" if target.suffix == ".wav" else None
+    sf.write(target, piece, rate, subtype=subtype)
+    return target
+
+
+def write_broken(folder: Path) -> dict[str, Path]:
+    """Files that must each become one error row: empty, truncated, not audio; plus a missing path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    empty = folder / "empty.wav"
+    empty.write_bytes(b"")
+    truncated = folder / "truncated.wav"
+    truncated.write_bytes(b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00")  # cut inside the header
+    text = folder / "notes.wav"
+    text.write_text("this is not audio\n" * 50)
+    return {"empty": empty, "truncated": truncated, "not_audio": text, "missing": folder / "missing.wav"}
