@@ -185,19 +185,24 @@ class ModelActor:
         torch.set_num_threads(max(1, threads))
         self.stage = stage
         self.pipeline = build_pipeline(spec, device)
+        self.current: list[str] = []  # uris of the batch being processed
 
+    @ray.method(concurrency_group="control")
     def info(self) -> dict[str, Any]:
+        """Who and where this actor is and what it works on; answered at once, even during a batch."""
         return {"pid": os.getpid(), "stage": self.stage, "device": str(self.pipeline.device),
-                "node": os.uname().nodename}
+                "node": os.uname().nodename, "current": list(self.current)}
 
     def segment(self, *audios: Any) -> tuple:
         """(summary, Windowed per file); summary['files'][i] = {"needs_embeddings"} or {"error"}."""
+        self.current = [audio.uri for audio in audios]
         return self._run(lambda batch: self.pipeline.segment_many(batch), list(audios),
                          lambda segs: {"needs_embeddings": self.pipeline.needs_embeddings(segs)})
 
     def embed(self, count: int, *audios_then_segmentations: Any) -> tuple:
         """(summary, embeddings per file) for ``count`` audios followed by their ``count`` segmentations."""
         pairs = list(zip(audios_then_segmentations[:count], audios_then_segmentations[count:]))
+        self.current = [audio.uri for audio, _ in pairs]
         return self._run(lambda batch: self.pipeline.embed_many(batch), pairs, lambda _: {})
 
     def _run(self, many: Any, items: list, describe: Any) -> tuple:
@@ -215,6 +220,7 @@ class ModelActor:
                 except Exception as error:  # noqa: BLE001
                     outputs.append(None)
                     files.append({"error": f"{type(error).__name__}: {error}"})
+        self.current = []
         summary = {"pid": os.getpid(), "seconds": time.perf_counter() - start, "files": files}
         return (summary, *outputs) if len(items) != 0 else (summary,)
 
@@ -224,7 +230,7 @@ class ActorPool:
 
     def __init__(self, stage: str, count: int, spec: EngineSpec, device: str, num_cpus: float, num_gpus: float,
                  threads: int, max_restarts: int, max_task_retries: int, name_prefix: str) -> None:
-        remote = ray.remote(ModelActor)
+        remote = ray.remote(concurrency_groups={"control": 1})(ModelActor)  # model calls stay one at a time
         self.stage = stage
         self.names = [f"{name_prefix}-{stage}-{i}" for i in range(count)]
         self.actors = [remote.options(name=name, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,

@@ -77,6 +77,7 @@ class Job:
         self.failed_shards: list[str] = []
         self.pools: dict[str, ActorPool] = {}
         self._actors_lock = asyncio.Lock()
+        self.isolation = {"segmentation": asyncio.Lock(), "embedding": asyncio.Lock()}
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -255,9 +256,9 @@ class Job:
             self.isolated_files += len(per_file)
             log.warning("%s batch of %d files failed (%s); retrying them one by one", stage, len(per_file),
                         type(error).__name__)
-            parts = await asyncio.gather(*(self._stage(stage, method, [one], [d])
-                                           for one, d in zip(per_file, durations)))
-            return [part[0] for part in parts]
+            # one file at a time, so that a file that kills the worker takes no other file down with it
+            async with self.isolation[stage]:
+                return [(await self._stage(stage, method, [one], [d]))[0] for one, d in zip(per_file, durations)]
         self.stage_seconds[stage] += summary["seconds"]
         self.stage_files[stage] += len(per_file)
         total = sum(durations) or 1.0

@@ -67,15 +67,16 @@ def s3_bucket(s3_options: dict[str, Any]) -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[dict[str, float]]:
-    """One local Ray for the session (2 CPUs, like CI)."""
+def ray_cluster() -> Iterator[dict[str, Any]]:
+    """One local Ray for the session (2 CPUs, like CI), with its job server for ``ray job submit``."""
     import ray
 
     from jobs.cli import export_code_path
 
     export_code_path()  # the workers import this checkout, installed or not
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    yield ray.cluster_resources()
+    context = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=_free_port(),
+                       logging_level="WARNING", log_to_driver=False)
+    yield {"resources": ray.cluster_resources(), "dashboard": f"http://{context.dashboard_url}"}
     ray.shutdown()
 
 
@@ -112,3 +113,23 @@ def write_broken(folder: Path) -> dict[str, Path]:
     text = folder / "notes.wav"
     text.write_text("this is not audio\n" * 50)
     return {"empty": empty, "truncated": truncated, "not_audio": text, "missing": folder / "missing.wav"}
+
+
+@pytest.fixture(scope="session")
+def pipeline(models_dir: Path) -> Any:
+    from diarization.pipeline import Pipeline
+
+    return Pipeline.from_pretrained(models_dir, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory, dev_dir: Path) -> Path:
+    """Short excerpts of the dev files as 8 kHz telephone WAV and 16 kHz FLAC, one stereo, one silent."""
+    folder = tmp_path_factory.mktemp("audio")
+    for n, (source, start) in enumerate(EXCERPTS):
+        write_excerpt(dev_dir, source, start, 5.0, folder / f"call{n:02d}.wav", rate=8000)
+        write_excerpt(dev_dir, source, start + 1.0, 3.0, folder / f"clip{n:02d}.flac", rate=16000)
+    write_excerpt(dev_dir, EXCERPTS[0][0], 12.0, 4.0, folder / "stereo.wav", rate=8000, stereo=True)
+    sf.write(folder / "silence.wav", np.zeros(16000, np.float32), 8000, subtype="PCM_16")
+    write_broken(folder / "broken")
+    return folder
