@@ -159,7 +159,7 @@ def segment_row(record: dict[str, Any], file_id: str, run_id: str) -> dict[str, 
 
 
 @ray.remote(retry_exceptions=True, max_retries=3)
-def commit(output: Output, shard_key: str, *results: FileResult) -> dict[str, Any]:
+def commit(output: Output, shard_key: str, results: list[FileResult]) -> dict[str, Any]:
     """Write one shard's rows as four Parquet files and commit them (status last)."""
     start = time.perf_counter()
     tables = {name: table_of(name, [row for r in results for row in getattr(r, name)])

@@ -25,8 +25,18 @@ from typing import Any
 
 import ray
 
-from .actors import (WORKER_CRASHED, ActorPool, EngineSpec, FileResult, Loaded, commit, decode, failure,
-                     finish, versions_json)
+from .actors import (
+    WORKER_CRASHED,
+    ActorPool,
+    EngineSpec,
+    FileResult,
+    Loaded,
+    commit,
+    decode,
+    failure,
+    finish,
+    versions_json,
+)
 from .keys import id_hash
 from .manifest import BadRow, FileTask, Item, Manifest
 from .output import Output, Previous
@@ -78,6 +88,7 @@ class Job:
         self.pools: dict[str, ActorPool] = {}
         self._actors_lock = asyncio.Lock()
         self.isolation = {"segmentation": asyncio.Lock(), "embedding": asyncio.Lock()}
+        self.actor_start_seconds = 0.0
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -172,7 +183,7 @@ class Job:
             for i, result in zip(batch, outcome):
                 results[i] = result
         try:
-            summary = await commit.options(num_cpus=self.plan.task_cpus).remote(self.output, key, *results)
+            summary = await commit.options(num_cpus=self.plan.task_cpus).remote(self.output, key, results)
         except ray.exceptions.RayError as error:
             log.error("shard %s could not be committed (a rerun will redo it): %s", key, error)
             self.failed_shards.append(key)
@@ -193,43 +204,75 @@ class Job:
 
     # -- one batch of files through the models ------------------------------------------------------
 
-    async def _batch(self, tasks: list[FileTask]) -> list[Any]:
-        async with self.batch_slots:
-            options = self.options
-            decoding = [decode.options(num_cpus=self.plan.task_cpus).remote(
-                self.spec, t, options.storage_options, options.max_duration) for t in tasks]
-            loaded: list[Loaded] = await asyncio.gather(*(meta for meta, _ in decoding))
-            self.stage_files["decode"] += len(tasks)
-            seconds = [{"decode": meta.seconds} for meta in loaded]
-            good = [i for i, meta in enumerate(loaded) if meta.ok]
-            results: list[Any] = [None if meta.ok else failure(self.spec, self.run_id, t, meta.error_type or "",
-                                                                 meta.message or "", meta, seconds[i])
-                                  for i, (t, meta) in enumerate(zip(tasks, loaded))]
-            if not good:
-                return results
-            await self._start_actors()
-            audio = {i: decoding[i][1] for i in good}
-            segmented = await self._stage("segmentation", "segment", [[audio[i]] for i in good],
-                                          [loaded[i].duration for i in good])
-            need = [(i, seg) for i, seg in zip(good, segmented) if "error" not in seg[0]]
-            embed = [(i, seg) for i, seg in need if seg[0]["needs_embeddings"]]
-            embedded = await self._stage("embedding", "embed", [[audio[i], seg[1]] for i, seg in embed],
-                                         [loaded[i].duration for i, _ in embed])
-            embeddings: dict[int, tuple[dict, Any]] = {i: e for (i, _), e in zip(embed, embedded)}
-            for i, (info, seg_ref, seg_seconds) in zip(good, segmented):
-                seconds[i]["segmentation"] = seg_seconds
-                if "error" in info:
-                    results[i] = self._model_failure(tasks[i], "segmentation", info, loaded[i], seconds[i])
-                    continue
-                emb_info, emb_ref, emb_seconds = embeddings.get(i, ({}, None, 0.0))
-                seconds[i]["embedding"] = emb_seconds
-                if "error" in emb_info:
-                    results[i] = self._model_failure(tasks[i], "embedding", emb_info, loaded[i], seconds[i])
-                    continue
-                results[i] = finish.options(num_cpus=self.plan.task_cpus).remote(
-                    self.spec, self.run_id, tasks[i], loaded[i], seconds[i], seg_ref, emb_ref)
-            self.stage_files["clustering"] += sum(isinstance(r, ray.ObjectRef) for r in results)
+    async def _batch(self, tasks: list[FileTask]) -> list[FileResult]:
+        """Every file of the batch through decoding, both models and clustering: one result each."""
+        async with self.batch_slots:  # bounds the waveforms in flight
+            pending = await self._through_models(tasks)
+        return list(await asyncio.gather(*(self._finished(task, item) for task, item in zip(tasks, pending))))
+
+    async def _through_models(self, tasks: list[FileTask]) -> list[Any]:
+        """Per file: its FileResult when it failed, else (finish-task ref, Loaded, seconds)."""
+        options = self.options
+        decoding = [decode.options(num_cpus=self.plan.task_cpus).remote(
+            self.spec, t, options.storage_options, options.max_duration) for t in tasks]
+        loaded: list[Loaded] = await asyncio.gather(*(self._decoded(t, meta) for t, (meta, _) in zip(tasks, decoding)))
+        self.stage_files["decode"] += len(tasks)
+        seconds = [{"decode": meta.seconds} for meta in loaded]
+        good = [i for i, meta in enumerate(loaded) if meta.ok]
+        results: list[Any] = [None if meta.ok else failure(self.spec, self.run_id, t, meta.error_type or "",
+                                                             meta.message or "", meta, seconds[i])
+                              for i, (t, meta) in enumerate(zip(tasks, loaded))]
+        if not good:
             return results
+        await self._start_actors()
+        audio = {i: decoding[i][1] for i in good}
+        segmented = await self._stage("segmentation", "segment", [[audio[i]] for i in good],
+                                      [loaded[i].duration for i in good])
+        need = [(i, seg) for i, seg in zip(good, segmented) if "error" not in seg[0]]
+        embed = [(i, seg) for i, seg in need if seg[0]["needs_embeddings"]]
+        embedded = await self._stage("embedding", "embed", [[audio[i], seg[1]] for i, seg in embed],
+                                     [loaded[i].duration for i, _ in embed])
+        embeddings: dict[int, tuple[dict, Any, float]] = {i: e for (i, _), e in zip(embed, embedded)}
+        for i, (info, seg_ref, seg_seconds) in zip(good, segmented):
+            seconds[i]["segmentation"] = seg_seconds
+            if "error" in info:
+                results[i] = self._model_failure(tasks[i], "segmentation", info, loaded[i], seconds[i])
+                continue
+            emb_info, emb_ref, emb_seconds = embeddings.get(i, ({}, None, 0.0))
+            seconds[i]["embedding"] = emb_seconds
+            if "error" in emb_info:
+                results[i] = self._model_failure(tasks[i], "embedding", emb_info, loaded[i], seconds[i])
+                continue
+            ref = finish.options(num_cpus=self.plan.task_cpus).remote(
+                self.spec, self.run_id, tasks[i], loaded[i], seconds[i], seg_ref, emb_ref)
+            results[i] = (ref, loaded[i], seconds[i])
+            self.stage_files["clustering"] += 1
+        return results
+
+    async def _decoded(self, task: FileTask, meta: ray.ObjectRef) -> Loaded:
+        try:
+            return await meta
+        except ray.exceptions.RayError as error:  # the decoding worker died on every try (Ray retries tasks)
+            self._count_crash("decode", error)
+            return Loaded(False, error_type=WORKER_CRASHED,
+                          message=f"{task.path}: crashed the decoding worker on every try ({type(error).__name__})")
+
+    async def _finished(self, task: FileTask, item: Any) -> FileResult:
+        if isinstance(item, FileResult):
+            return item
+        ref, loaded, seconds = item
+        try:
+            return await ref
+        except ray.exceptions.RayError as error:  # the clustering worker died on every try
+            self._count_crash("clustering", error)
+            return failure(self.spec, self.run_id, task, WORKER_CRASHED,
+                           f"{task.path}: crashed the clustering worker on every try ({type(error).__name__})",
+                           loaded, seconds)
+
+    def _count_crash(self, stage: str, error: BaseException) -> None:
+        self.crashed_files += 1
+        if self.crashed_files > self.options.max_crashed_files:
+            raise JobAborted(f"{self.crashed_files} files crashed the workers (last: {stage}); giving up") from error
 
     def _model_failure(self, task: FileTask, stage: str, info: dict, loaded: Loaded,
                        seconds: dict[str, float]) -> FileResult:
@@ -248,9 +291,7 @@ class Job:
             summary, refs = await pool.call(method, args, len(per_file))
         except ray.exceptions.RayError as error:
             if len(per_file) == 1:
-                self.crashed_files += 1
-                if self.crashed_files > self.options.max_crashed_files:
-                    raise JobAborted(f"{self.crashed_files} files crashed the {stage} workers; giving up") from error
+                self._count_crash(stage, error)
                 return [({"error": f"crashed the {stage} worker on every try ({type(error).__name__})",
                           "crashed": True}, None, 0.0)]
             self.isolated_files += len(per_file)
@@ -273,8 +314,10 @@ class Job:
                 self.pools[stage] = ActorPool(stage, count, self.spec, plan.device, plan.actor_cpus, plan.actor_gpus,
                                               plan.actor_threads, self.options.max_restarts,
                                               self.options.max_task_retries, f"diarize-{self.run_id}")
+            started = time.monotonic()
             for pool in self.pools.values():
                 await pool.start()
+            self.actor_start_seconds = time.monotonic() - started
 
     # -- the report -----------------------------------------------------------------------------------------
 
@@ -294,6 +337,7 @@ class Job:
             "stages": {s: {"seconds": self.stage_seconds.get(s, 0.0), "files": self.stage_files.get(s, 0)}
                        for s in STAGES},
             "actors": {"started": sum(len(p.actors) for p in self.pools.values()),
+                       "start_seconds": self.actor_start_seconds,
                        "restarts": sum(p.restarts for p in self.pools.values()),
                        "isolated_files": self.isolated_files, "crashed_files": self.crashed_files},
             "shards": {"failed": self.failed_shards},

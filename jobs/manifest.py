@@ -27,7 +27,7 @@ import os
 import posixpath
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import fsspec
 
@@ -70,7 +70,7 @@ class BadRow:
     message: str
 
 
-Item = Union[FileTask, BadRow]
+Item = FileTask | BadRow
 
 
 def is_pattern(source: str) -> bool:
@@ -84,8 +84,7 @@ def detect_format(source: str) -> str:
         return "glob"
     name = source.lower()
     for suffix in (".gz", ".bz2", ".xz", ".zst"):
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
+        name = name.removesuffix(suffix)
     for extensions, kind in (((".csv",), "csv"), ((".tsv", ".tab"), "tsv"),
                              ((".jsonl", ".ndjson", ".json"), "jsonl"), ((".parquet", ".pq"), "parquet")):
         if name.endswith(extensions):
@@ -227,7 +226,7 @@ def parse_row(raw: Any, row: int, base: str = "") -> Item:
         values = {name: _count(record.get(name), name, minimum=1)
                   for name in ("num_speakers", "min_speakers", "max_speakers")}
         channel = _count(record.get("channel"), "channel", minimum=0)
-    except ValueError as error:
+    except (ValueError, TypeError) as error:
         return BadRow(row, file_id, path, BAD_VALUE, f"manifest row {row}: {error}")
     low, high = values["min_speakers"], values["max_speakers"]
     if low is not None and high is not None and low > high:
@@ -248,7 +247,7 @@ def resolve_path(path: str, base: str) -> str:
 def _base_of(source: str) -> str:
     if "://" in source and not source.startswith("file://"):
         return source.rsplit("/", 1)[0]
-    local = source[len("file://"):] if source.startswith("file://") else source
+    local = source.removeprefix("file://")
     return os.path.dirname(os.path.abspath(local))
 
 
@@ -271,13 +270,13 @@ def _count(value: Any, name: str, minimum: int) -> int | None:
         except ValueError:
             raise ValueError(f"{name} must be an integer, got {text!r}") from None
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError(f"{name} must be an integer, got {value!r}")
         value = int(value)
     if not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value

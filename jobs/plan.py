@@ -84,7 +84,7 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
         actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else \
             min(2.0, round(cpus / 2 / actors, 3))
         task_cpus = min(1.0, max(cpus - actor_cpus * actors, 0.01))
-    threads = max(1, int(math.floor(actor_cpus))) if not on_gpu else 2
+    threads = max(1, math.floor(actor_cpus)) if not on_gpu else 2
     batch_files = options.batch_files or (32 if on_gpu else 8)
     inflight = options.max_inflight_batches or max(4, 3 * actors)
     return Plan(device=device, segmentation_actors=seg, embedding_actors=emb, actor_gpus=actor_gpus,

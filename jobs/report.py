@@ -19,10 +19,10 @@ def format_run(report: Mapping[str, Any]) -> str:
     rtf = report.get("real_time_factor")
     lines = [
         f"run {report['run_id']} ({PARTITION}={report['run_date']}) -> {report['output']}",
-        f"  files: {files['ok']} ok, {files['failed']} failed, {files['skipped']} skipped "
-        f"(of {files['rows']} manifest rows)",
-        f"  audio: {report['audio_hours']:.3f} h in {report['wall_seconds']:.1f} s wall"
-        + (f", real-time factor {rtf:.4f} ({1 / rtf:.1f}x real time)" if rtf else ""),
+        (f"  files: {files['ok']} ok, {files['failed']} failed, {files['skipped']} skipped "
+         f"(of {files['rows']} manifest rows)"),
+        (f"  audio: {report['audio_hours']:.3f} h in {report['wall_seconds']:.1f} s wall"
+         + (f", real-time factor {rtf:.4f} ({1 / rtf:.1f}x real time)" if rtf else "")),
     ]
     if report.get("errors"):
         lines.append("  errors: " + ", ".join(f"{k} {v}" for k, v in report["errors"].items()))
@@ -74,8 +74,9 @@ def format_summaries(summaries: list[dict[str, Any]]) -> str:
     """``diarize report``'s text output."""
     if not summaries:
         return "no committed results found"
-    lines = [f"{'run_date':<11} {'run_id':<24} {'files':>8} {'ok':>8} {'failed':>7} {'audio h':>9} "
-             f"{'wall s':>8} {'RTF':>7}  errors"]
+    header = (f"{'run_date':<11} {'run_id':<24} {'files':>8} {'ok':>8} {'failed':>7} {'audio h':>9} "
+              f"{'wall s':>8} {'RTF':>7}  errors")
+    lines = [header]
     for s in summaries:
         run = s.get("run") or {}
         wall = run.get("wall_seconds")

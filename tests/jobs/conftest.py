@@ -3,7 +3,6 @@ excerpts cut from the dev set, and generated broken files."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ def moto_endpoint() -> Iterator[str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)  # noqa: S310 - local test server
+            urllib.request.urlopen(endpoint + "/moto-api/", timeout=1)
             break
         except OSError:
             if server.poll() is not None or time.monotonic() > deadline:

@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.dataset as ds
-import pytest
 import ray
 
 from jobs.driver import run_job
@@ -163,11 +161,16 @@ def test_fifty_file_job_on_s3_then_rerun(ray_cluster: dict, models_dir: Path, pi
     assert first["stages"]["embedding"]["files"] == 38  # the silent file needs no embeddings
 
     counts = {name: table(output, name, s3_options).num_rows for name in ("segments", "exclusive", "embeddings")}
+    store = Output(output, RUN_DATE, s3_options)  # what a crash between a shard's tables leaves behind:
+    committed = store.shard_path("segments", f"{first['run_id']}-000000")
+    store.fs.copy(committed, store.shard_path("segments", "crashed-000000"))  # data without its status file
+    store.fs.pipe(f"{store.table_dir('exclusive')}/.tmp-0-part-crashed-000000.parquet.partial", b"partial")
     second = run_job(options)  # nothing new: the model stages do nothing, failures are re-checked
     assert second["files"] == {"rows": 50, "ok": 0, "failed": 11, "skipped": 39}
     assert second["stages"]["segmentation"]["files"] == second["stages"]["embedding"]["files"] == 0
     assert second["actors"]["started"] == 0
     assert second["resume"]["retired_error_rows"] == 11
+    assert second["resume"]["cleanup"] == {"temporary": 1, "orphans": 1}
     status = table(output, "status", s3_options)
     assert status.num_rows == 50
     assert Counter(status["run_id"].to_pylist()) == {first["run_id"]: 39, second["run_id"]: 11}

@@ -11,8 +11,18 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs.keys import HashSet64, id_hash, id_hashes
-from jobs.manifest import (BAD_VALUE, DUPLICATE_ID, MISSING_PATH, BadRow, FileTask, Manifest, ManifestError,
-                           detect_format, parse_row, write_manifest)
+from jobs.manifest import (
+    BAD_VALUE,
+    DUPLICATE_ID,
+    MISSING_PATH,
+    BadRow,
+    FileTask,
+    Manifest,
+    ManifestError,
+    detect_format,
+    parse_row,
+    write_manifest,
+)
 
 
 def items(manifest: Manifest) -> list:

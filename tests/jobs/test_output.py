@@ -103,10 +103,14 @@ def test_drop_partition_only_touches_its_date(store: tuple[str, dict]) -> None:
 
 
 def test_other_readers_see_only_committed_rows(tmp_path: Any) -> None:
-    duckdb = pytest.importorskip("duckdb")
     output = Output(str(tmp_path / "out"), "2026-11-26")
     output.commit_shard("r1-000000", shard_tables(["a", "b"]))
     (tmp_path / "out/segments/run_date=2026-11-26/.tmp-x-part-r2.parquet.partial").write_bytes(b"junk")
+    (tmp_path / "out/segments/run_date=2026-11-26/_tmp-y.parquet").write_bytes(b"junk")
+    table = ds.dataset(tmp_path / "out/segments", partitioning="hive").to_table()  # pyarrow's own discovery
+    assert sorted(table["file_id"].to_pylist()) == ["a", "b"]
+    (tmp_path / "out/segments/run_date=2026-11-26/_tmp-y.parquet").unlink()  # glob readers would match it
+    duckdb = pytest.importorskip("duckdb")
     rows = duckdb.sql(f"select file_id, run_date from read_parquet('{tmp_path}/out/segments/**/*.parquet', "
                       "hive_partitioning=true) order by file_id").fetchall()
     assert [r[0] for r in rows] == ["a", "b"] and str(rows[0][1]) == "2026-11-26"
