@@ -17,6 +17,7 @@ has no status file; :meth:`Output.clean_partition` deletes both before a run wri
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import uuid
 from collections.abc import Iterable, Mapping
@@ -50,7 +51,8 @@ class Output:
     """One output location and the partition (``run_date``) this run writes into. Picklable."""
 
     def __init__(self, url: str, run_date: str, storage_options: Mapping[str, Any] | None = None) -> None:
-        self.url = url.rstrip("/")
+        # a local path is made absolute here, in the driver: tasks may run in another working directory
+        self.url = url.rstrip("/") if "://" in url else os.path.abspath(url)
         self.run_date = run_date
         self.storage_options = dict(storage_options or {})
         self._fs: fsspec.AbstractFileSystem | None = None

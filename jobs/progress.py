@@ -38,16 +38,16 @@ class JobProgress:
         if enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._bar = Progress(TextColumn("diarize"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn("files"), BarColumn(bar_width=24), MofNCompleteColumn(),
                                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), transient=False)
             self._bar.start()
             self._task = self._bar.add_task("files", total=total, detail="")
 
     def line(self, counters: Counters) -> str:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        return (f"{counters.audio_seconds / 3600:.2f} h audio, {counters.files_failed} errors, "
-                f"{counters.files_skipped} skipped, {counters.files_done / elapsed:.2f} files/s, "
-                f"{counters.audio_seconds / elapsed:.1f}x real time")
+        return (f"{counters.audio_seconds / 3600:.2f} h | {counters.files_failed} err | "
+                f"{counters.files_skipped} skip | {counters.files_done / elapsed:.2f} files/s | "
+                f"{counters.audio_seconds / elapsed:.1f}x RT")
 
     def update(self, counters: Counters, total: int | None = None) -> None:
         if total is not None:

@@ -144,3 +144,38 @@ def test_id_hash_is_stable() -> None:
     assert id_hash("call-1") == id_hash("call-1") != id_hash("call-2")
     assert id_hashes(["call-1"]).dtype == np.uint64 and int(id_hashes(["call-1"])[0]) == id_hash("call-1")
     assert json.dumps(id_hash("x"))  # a plain Python int
+
+
+def test_manifest_and_glob_on_s3(s3_bucket: str, s3_options: dict) -> None:
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**s3_options)
+    for name in ("calls/2026-11-24/a.wav", "calls/2026-11-24/b.wav", "calls/2026-11-24/c.txt", "calls/other/d.wav"):
+        fs.pipe(f"{s3_bucket}/{name}", b"x")
+    got = items(Manifest(f"{s3_bucket}/calls/2026-11-24/*.wav", s3_options))
+    assert [i.path for i in got] == [f"{s3_bucket}/calls/2026-11-24/a.wav", f"{s3_bucket}/calls/2026-11-24/b.wav"]
+    assert len(items(Manifest(f"{s3_bucket}/calls/", s3_options))) == 3  # a prefix: audio files, recursively
+    write_manifest([{"path": "2026-11-24/a.wav", "num_speakers": 2}, {"path": "/local/x.wav"}],
+                   f"{s3_bucket}/calls/manifest.jsonl", s3_options)
+    relative, absolute = items(Manifest(f"{s3_bucket}/calls/manifest.jsonl", s3_options))
+    assert relative == FileTask(1, f"{s3_bucket}/calls/2026-11-24/a.wav", f"{s3_bucket}/calls/2026-11-24/a.wav",
+                                num_speakers=2)
+    assert absolute.path == "/local/x.wav"
+    write_manifest([{"path": "a.wav"}], f"{s3_bucket}/m.parquet", s3_options)
+    assert Manifest(f"{s3_bucket}/m.parquet", s3_options).total_rows == 1
+
+
+def test_rows_stream_in_bounded_memory(tmp_path: Path) -> None:
+    """Reading is streamed: memory grows with the id set (8 bytes a row), not with the manifest."""
+    import tracemalloc
+
+    path = tmp_path / "big.csv"
+    with path.open("w") as handle:
+        handle.write("path,id\n")
+        handle.writelines(f"/calls/{n}.wav,c{n}\n" for n in range(60_000))
+    tracemalloc.start()
+    count = sum(len(batch) for batch in Manifest(str(path), batch_rows=4096))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == 60_000
+    assert peak < 8e6, peak  # keeping all the rows (as a list of batches) peaks near 20 MB
