@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 import ray
@@ -84,8 +85,6 @@ def build_pipeline(spec: EngineSpec, device: str = "cpu") -> Any:
 
 def status_row(spec: EngineSpec, run_id: str, item: FileTask | BadRow, **values: Any) -> dict[str, Any]:
     """A status-table row for ``item``; ``values`` fill the outcome columns."""
-    from datetime import datetime, timezone
-
     row = {"file_id": item.file_id, "path": item.path, "manifest_row": item.row,
            "channel": getattr(item, "channel", None), "fingerprint": spec.fingerprint,
            "model_versions": spec.versions_json, "run_id": run_id,
@@ -116,7 +115,7 @@ def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration
     start = time.perf_counter()
     try:
         audio = pipeline.load(task.path, channel=task.channel, max_duration=max_duration,
-                                          storage_options=storage_options or None)
+                              storage_options=storage_options or None)
     except AudioError as error:
         return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start), None
     except Exception as error:  # noqa: BLE001 - any other decoding failure is this file's error
@@ -134,8 +133,8 @@ def finish(spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded, second
     start = time.perf_counter()
     try:
         result = pipeline.finish(task.file_id, loaded.duration, segmentations, embeddings,
-                                             num_speakers=task.num_speakers, min_speakers=task.min_speakers,
-                                             max_speakers=task.max_speakers)
+                                 num_speakers=task.num_speakers, min_speakers=task.min_speakers,
+                                 max_speakers=task.max_speakers)
     except Exception as error:  # noqa: BLE001 - e.g. an impossible speaker constraint for this file
         seconds = {**seconds, "clustering": time.perf_counter() - start}
         return failure(spec, run_id, task, "clustering_error", f"{task.path}: {type(error).__name__}: {error}",

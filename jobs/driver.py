@@ -252,6 +252,8 @@ class Job:
     async def _decoded(self, task: FileTask, meta: ray.ObjectRef) -> Loaded:
         try:
             return await meta
+        except ray.exceptions.RayTaskError as error:  # not the file: the worker could not load the pipeline
+            raise JobAborted(f"a decoding worker failed: {error}") from error
         except ray.exceptions.RayError as error:  # the decoding worker died on every try (Ray retries tasks)
             self._count_crash("decode", error)
             return Loaded(False, error_type=WORKER_CRASHED,
@@ -263,6 +265,8 @@ class Job:
         ref, loaded, seconds = item
         try:
             return await ref
+        except ray.exceptions.RayTaskError as error:
+            raise JobAborted(f"a clustering worker failed: {error}") from error
         except ray.exceptions.RayError as error:  # the clustering worker died on every try
             self._count_crash("clustering", error)
             return failure(self.spec, self.run_id, task, WORKER_CRASHED,
