@@ -102,6 +102,11 @@ def main() -> None:
         print(f"{workers:>7} {wall:>7.1f} {steady:>8.1f} {rates[workers][0]:>8.2f} {rates[workers][1]:>14.2f} "
               f"{report['audio_hours'] * 3600 / wall:>11.1f}")
     print(f"ratio 2 vs 1 worker: {rates[2][0] / rates[1][0]:.2f}x (wall), {rates[2][1] / rates[1][1]:.2f}x (steady)")
+    for workers, report in reports.items():  # busy worker time: how much of the cores the stages used
+        stages = {name: s["seconds"] for name, s in report["stages"].items()}
+        steady = report["wall_seconds"] - report["actors"]["start_seconds"]
+        print(f"{workers} worker(s): stage seconds " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+              + f"; busy {sum(stages.values()) / (steady * workers):.0%} of the cores' steady time")
 
 
 if __name__ == "__main__":
