@@ -61,7 +61,9 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
     """Defaults from the cluster's resources, overridden by any option given.
 
     With GPUs: one segmentation and one embedding actor per GPU, sharing it (0.5 GPU each), bigger
-    model batches. CPU only: actors together reserve at most half of the cluster's CPUs (the other
+    model batches. On an autoscaling cluster whose GPU nodes are not up yet (no GPU in the cluster's
+    resources), ask for them: ``device="cuda"`` and ``segmentation_actors``/``embedding_actors``; the
+    actors' pending GPU demand makes the autoscaler add nodes. CPU only: actors together reserve at most half of the cluster's CPUs (the other
     half decodes and clusters), one actor of each stage per 8 CPUs, one torch thread per reserved CPU.
     """
     cpus = max(float(resources.get("CPU", 1.0)), 0.5)
@@ -76,7 +78,7 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
     emb = options.embedding_actors or per_stage
     actors = seg + emb
     if on_gpu:
-        actor_gpus = options.gpus_per_actor or min(1.0, max(gpus, 1.0) / actors)
+        actor_gpus = options.gpus_per_actor or 0.5
         actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else 1.0
         task_cpus = 1.0
     else:
@@ -84,7 +86,7 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
         actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else \
             min(2.0, round(cpus / 2 / actors, 3))
         task_cpus = min(1.0, max(cpus - actor_cpus * actors, 0.01))
-    threads = max(1, math.floor(actor_cpus)) if not on_gpu else 2
+    threads = max(1, math.floor(actor_cpus))
     batch_files = options.batch_files or (32 if on_gpu else 8)
     inflight = options.max_inflight_batches or max(4, 3 * actors)
     return Plan(device=device, segmentation_actors=seg, embedding_actors=emb, actor_gpus=actor_gpus,

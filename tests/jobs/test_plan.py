@@ -1,0 +1,35 @@
+"""Resource plans derived from the cluster's resources (fast, no Ray)."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.plan import JobOptions, plan_resources
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 4, 16, 64])
+@pytest.mark.parametrize("actors", [None, 1, 2, 4])
+def test_cpu_plans_leave_room_for_the_cpu_tasks(cpus: int, actors: int | None) -> None:
+    plan = plan_resources({"CPU": cpus}, JobOptions("m", "o", segmentation_actors=actors, embedding_actors=actors))
+    reserved = plan.actor_cpus * (plan.segmentation_actors + plan.embedding_actors)
+    assert plan.device == "cpu" and plan.actor_gpus == 0
+    assert reserved + plan.task_cpus <= cpus + 1e-9  # actors never starve decoding and clustering
+    assert plan.actor_threads >= 1 and plan.inflight_batches >= plan.segmentation_actors + plan.embedding_actors
+
+
+def test_gpu_plan_pins_one_actor_pair_per_gpu() -> None:
+    plan = plan_resources({"CPU": 16, "GPU": 4}, JobOptions("m", "o"))
+    assert (plan.device, plan.segmentation_actors, plan.embedding_actors, plan.actor_gpus) == ("cuda", 4, 4, 0.5)
+    assert plan.batch_files > plan_resources({"CPU": 16}, JobOptions("m", "o")).batch_files
+
+
+def test_autoscaling_cluster_without_gpus_yet_can_ask_for_them() -> None:
+    plan = plan_resources({"CPU": 8}, JobOptions("m", "o", device="cuda", segmentation_actors=8, embedding_actors=8))
+    assert plan.device == "cuda" and plan.actor_gpus == 0.5  # 16 actors: demand for 8 GPUs
+
+
+def test_options_win() -> None:
+    plan = plan_resources({"CPU": 8, "GPU": 2}, JobOptions("m", "o", gpus_per_actor=0.25, batch_files=5,
+                                                          shard_size=10, cpus_per_actor=2))
+    assert (plan.actor_gpus, plan.batch_files, plan.shard_size, plan.actor_cpus, plan.actor_threads) == \
+        (0.25, 5, 10, 2, 2)
