@@ -165,14 +165,10 @@ def commit(output: Output, shard_key: str, results: list[FileResult]) -> dict[st
               for name in ("segments", "exclusive", "embeddings")}
     tables["status"] = table_of("status", [r.status for r in results])
     output.commit_shard(shard_key, tables)
-    stages: dict[str, float] = {}
-    for r in results:
-        for stage, value in r.seconds.items():
-            stages[stage] = stages.get(stage, 0.0) + value
     return {"files": len(results), "ok": sum(r.status["status"] == OK for r in results),
             "audio_seconds": sum(r.status.get("duration") or 0.0 for r in results),
             "errors": [r.status["error_type"] for r in results if r.status["status"] != OK],
-            "stages": stages, "commit_seconds": time.perf_counter() - start}
+            "commit_seconds": time.perf_counter() - start}
 
 
 class ModelActor:

@@ -196,8 +196,6 @@ class Job:
         self.counters.audio_seconds += summary["audio_seconds"]
         for error_type in summary["errors"]:
             self.errors[error_type] = self.errors.get(error_type, 0) + 1
-        for stage, seconds in summary["stages"].items():
-            self.stage_seconds[stage] = self.stage_seconds.get(stage, 0.0) + seconds
         self.stage_seconds["commit"] += summary["commit_seconds"]
         self.stage_files["commit"] += summary["files"]
         self.progress.update(self.counters)
@@ -217,6 +215,7 @@ class Job:
             self.spec, t, options.storage_options, options.max_duration) for t in tasks]
         loaded: list[Loaded] = await asyncio.gather(*(self._decoded(t, meta) for t, (meta, _) in zip(tasks, decoding)))
         self.stage_files["decode"] += len(tasks)
+        self.stage_seconds["decode"] += sum(meta.seconds for meta in loaded)
         seconds = [{"decode": meta.seconds} for meta in loaded]
         good = [i for i, meta in enumerate(loaded) if meta.ok]
         results: list[Any] = [None if meta.ok else failure(self.spec, self.run_id, t, meta.error_type or "",
@@ -264,7 +263,9 @@ class Job:
             return item
         ref, loaded, seconds = item
         try:
-            return await ref
+            result: FileResult = await ref
+            self.stage_seconds["clustering"] += result.seconds.get("clustering", 0.0)
+            return result
         except ray.exceptions.RayTaskError as error:
             raise JobAborted(f"a clustering worker failed: {error}") from error
         except ray.exceptions.RayError as error:  # the clustering worker died on every try
