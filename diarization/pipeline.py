@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import __version__
 from .audio import Audio, AudioInput, load_audio
 from .clustering import Clustering, load_plda, make_clustering
 from .embedding import chunk_embeddings, load_embedding_model
@@ -55,15 +56,15 @@ class Pipeline:
     """community-1 speaker diarization on our own models code."""
 
     def __init__(self, models: ModelSet, device: str | torch.device | None = None,
-                 segmentation_batch_size: int = 32, embedding_batch_size: int = 32) -> None:
+                 segmentation_batch_size: int | None = None, embedding_batch_size: int | None = None) -> None:
         self.models = models
         options = models.options
         self.exclude_overlap = bool(options.get("embedding_exclude_overlap", True))
         self.min_duration_off = float(models.params.get("segmentation", {}).get("min_duration_off", 0.0))
         self.segmenter = Segmenter(load_segmentation_model(models.segmentation),
-                                   batch_size=int(options.get("segmentation_batch_size", segmentation_batch_size)))
+                                   batch_size=int(segmentation_batch_size or options.get("segmentation_batch_size", 32)))
         self.embedder = load_embedding_model(models.embedding)
-        self.embedding_batch_size = int(options.get("embedding_batch_size", embedding_batch_size))
+        self.embedding_batch_size = int(embedding_batch_size or options.get("embedding_batch_size", 32))
         self.clustering = clustering_for(models)
         self.device = torch.device("cpu")
         self.to(device if device is not None else default_device())
@@ -95,7 +96,7 @@ class Pipeline:
                 sha256_of(self.models.embedding / "pytorch_model.bin"),
                 "plda": [sha256_of(p) for p in sorted(self.models.plda.glob("*.npz"))] if self.models.plda else None,
                 "params": self.models.params, "options": self.models.options,
-                "clustering": repr(self.clustering),
+                "clustering": repr(self.clustering), "engine": __version__,
             }
             blob = json.dumps(parts, sort_keys=True, default=str).encode()
             self._fingerprint = hashlib.sha256(blob).hexdigest()[:16]
