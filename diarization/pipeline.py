@@ -31,7 +31,15 @@ from .progress import Hook, no_hook
 from .reconstruction import diarize_from_clusters
 from .results import build_result, empty_result
 from .segmentation import Segmenter, speaker_count
+from .shared_trunk import shared_trunk_embeddings, supports_shared_trunk
 from .windows import Windowed
+
+# exact: community-1 as published (10 s chunks every 1 s, embedding network run per chunk).
+# fast: chunks every 2.5 s and the embedding trunk shared by overlapping chunks (diarization.shared_trunk).
+MODES: dict[str, dict[str, Any]] = {
+    "exact": {"step": 1.0, "shared_trunk": False},
+    "fast": {"step": 2.5, "shared_trunk": True},
+}
 
 # PLDA-free clustering of CAM++ embeddings (our default set): pyannote's agglomerative clustering,
 # threshold tuned on the dev set (benchmarks/der.py)
@@ -56,12 +64,19 @@ class Pipeline:
     """community-1 speaker diarization on our own models code."""
 
     def __init__(self, models: ModelSet, device: str | torch.device | None = None,
-                 segmentation_batch_size: int | None = None, embedding_batch_size: int | None = None) -> None:
+                 segmentation_batch_size: int | None = None, embedding_batch_size: int | None = None,
+                 mode: str | None = None) -> None:
+        """``mode``: "exact" (community-1's algorithm, step by step) or "fast" (see ``MODES``); the
+        default is the model set's: exact for a community-1 folder, fast for our default set."""
         self.models = models
         options = models.options
+        self.mode = mode or str(options.get("mode", "exact"))
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        settings = MODES[self.mode]
         self.exclude_overlap = bool(options.get("embedding_exclude_overlap", True))
         self.min_duration_off = float(models.params.get("segmentation", {}).get("min_duration_off", 0.0))
-        self.segmenter = Segmenter(load_segmentation_model(models.segmentation),
+        self.segmenter = Segmenter(load_segmentation_model(models.segmentation), step=settings["step"],
                                    batch_size=int(segmentation_batch_size or options.get("segmentation_batch_size", 32)))
         self.embedder = load_embedding_model(models.embedding)
         self.embedding_batch_size = int(embedding_batch_size or options.get("embedding_batch_size", 32))
@@ -95,7 +110,7 @@ class Pipeline:
                 "embedding": sha256_of(self.models.embedding) if self.models.embedding.is_file() else
                 sha256_of(self.models.embedding / "pytorch_model.bin"),
                 "plda": [sha256_of(p) for p in sorted(self.models.plda.glob("*.npz"))] if self.models.plda else None,
-                "params": self.models.params, "options": self.models.options,
+                "params": self.models.params, "options": self.models.options, "mode": self.mode,
                 "clustering": repr(self.clustering), "engine": __version__,
             }
             blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -107,7 +122,8 @@ class Pipeline:
         """Human-readable model names, for status tables."""
         return {"models": self.models.name, "segmentation": self.models.segmentation.parent.name,
                 "embedding": self.models.embedding.parent.name if self.models.embedding.is_file()
-                else self.models.embedding.name, "clustering": type(self.clustering).__name__}
+                else self.models.embedding.name, "clustering": type(self.clustering).__name__,
+                "mode": self.mode}
 
     # -- stages -----------------------------------------------------------------------------------------
 
@@ -123,9 +139,17 @@ class Pipeline:
 
     def embed_many(self, items: Sequence[tuple[Audio, Windowed]], hook: Hook = no_hook) -> list[np.ndarray]:
         """(num_chunks, 3, dimension) embeddings of each file's local speakers (NaN where inactive)."""
-        return [chunk_embeddings(self.embedder, audio.waveform, segmentations,
-                                 exclude_overlap=self.exclude_overlap, batch_size=self.embedding_batch_size,
-                                 hook=hook) for audio, segmentations in items]
+        shared = MODES[self.mode]["shared_trunk"]
+        results = []
+        for audio, segmentations in items:
+            if shared and supports_shared_trunk(self.embedder, segmentations.window):
+                results.append(shared_trunk_embeddings(self.embedder, audio.waveform, segmentations,
+                                                       exclude_overlap=self.exclude_overlap, hook=hook))
+            else:
+                results.append(chunk_embeddings(self.embedder, audio.waveform, segmentations,
+                                                exclude_overlap=self.exclude_overlap,
+                                                batch_size=self.embedding_batch_size, hook=hook))
+        return results
 
     def finish(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                num_speakers: int | None = None, min_speakers: int | None = None,

@@ -123,7 +123,7 @@ def _default_set(root: Path) -> ModelSet:
         if not file.is_file():
             raise ModelLoadError(f"{root}: missing {file.relative_to(root)} (run `diarize models download`)")
     return ModelSet("default", root, segmentation, embedding, None, {},
-                    {"embedding_exclude_overlap": True, "clustering": "AgglomerativeClustering"})
+                    {"embedding_exclude_overlap": True, "clustering": "AgglomerativeClustering", "mode": "fast"})
 
 
 def sha256_of(path: Path) -> str:

@@ -213,6 +213,11 @@ class CAMPPlus(nn.Module):
         """Shortest input that yields an embedding: one fbank frame (400 samples at 16 kHz)."""
         return self.fbank.options.window_size
 
+    @property
+    def trunk_hop(self) -> int:
+        """Samples between consecutive trunk frames (fbank shift x the TDNN's time stride of 2)."""
+        return self.fbank.options.window_shift * 2
+
     def trunk(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, 512, ceil(fbank frames / 2)) mask-independent frame maps."""
         features = self.fbank(waveforms[:, 0, :]).transpose(1, 2)  # (B, 80, T)

@@ -110,6 +110,11 @@ class WeSpeakerResNet34(nn.Module):
         """Shortest input that yields an embedding: one fbank frame (pyannote's search gives 400)."""
         return self.fbank.options.window_size
 
+    @property
+    def trunk_hop(self) -> int:
+        """Samples between consecutive trunk frames (fbank shift x the ResNet's time stride of 8)."""
+        return self.fbank.options.window_shift * 8
+
     def trunk(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, 2560, frames) mask-independent frame maps."""
         return self.resnet.frames(self.fbank(waveforms[:, 0, :]))
