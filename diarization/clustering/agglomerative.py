@@ -15,7 +15,14 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import cdist
 
 from ..windows import Windowed
-from .assignment import MAX_TRAIN_EMBEDDINGS, assign, resolve_num_clusters, select_training, spread_subset
+from .assignment import (
+    MAX_TRAIN_EMBEDDINGS,
+    assign,
+    fallback_centroid,
+    resolve_num_clusters,
+    select_training,
+    spread_subset,
+)
 
 log = logging.getLogger(__name__)
 
@@ -135,12 +142,11 @@ class AgglomerativeClustering:
         num_clusters, min_clusters, max_clusters = resolve_num_clusters(
             len(train), num_clusters, min_clusters, None if math.isinf(max_clusters) else max_clusters
         )
-        num_chunks, num_speakers, dim = embeddings.shape
+        num_chunks, num_speakers, _ = embeddings.shape
         if max_clusters < 2:
             hard = np.zeros((num_chunks, num_speakers), dtype=np.int64)
             soft = np.ones((num_chunks, num_speakers, 1))
-            centroid = np.mean(train, axis=0, keepdims=True) if len(train) else np.full((1, dim), np.nan)
-            return hard, soft, centroid
+            return hard, soft, fallback_centroid(embeddings, train)
         labels = self.cluster_train(train, min_clusters, max_clusters, num_clusters)
         centroids = np.vstack([np.mean(train[labels == k], axis=0) for k in range(labels.max() + 1)])
         hard, soft = assign(embeddings, centroids, segmentations, constrained=self.constrained_assignment)

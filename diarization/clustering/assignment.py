@@ -42,6 +42,22 @@ def select_training(
     return embeddings[chunk_idx, speaker_idx], chunk_idx, speaker_idx
 
 
+def fallback_centroid(embeddings: np.ndarray, train: np.ndarray) -> np.ndarray:
+    """The one centroid when fewer than two embeddings train: their mean, else the mean of all valid
+    (non-NaN) embeddings, NaN only when there is none (as when a file's speech is too short in every
+    chunk to train: each local speaker must speak alone for 20% of a chunk).
+
+    (The reference returns the mean of the training set, NaN when it is empty.)
+    """
+    if len(train):
+        return np.mean(train, axis=0, keepdims=True)
+    flat = embeddings.reshape(-1, embeddings.shape[-1])
+    valid = flat[~np.any(np.isnan(flat), axis=1)]
+    if len(valid):
+        return np.mean(valid, axis=0, keepdims=True)
+    return np.full((1, embeddings.shape[-1]), np.nan)
+
+
 def spread_subset(n: int, cap: int | None) -> np.ndarray | None:
     """Indices of ``cap`` items evenly spread over ``n`` (None when ``n <= cap`` or no cap)."""
     if cap is None or n <= cap:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..windows import Windowed
-from .assignment import MAX_TRAIN_EMBEDDINGS, assign, select_training, spread_subset
+from .assignment import MAX_TRAIN_EMBEDDINGS, assign, fallback_centroid, select_training, spread_subset
 from .kmeans import kmeans
 from .plda import PLDAModel
 from .vbx import AHC_THRESHOLD, FA, FB, MAX_ITERS, ahc_init, cluster_vbx, vbx_centroids
@@ -25,20 +25,6 @@ class VBxFit:
     features: np.ndarray | None = None  # (n, lda_dimension) PLDA features
     gamma: np.ndarray | None = None  # (n, S)
     pi: np.ndarray | None = None  # (S,)
-
-
-def _fallback_centroid(embeddings: np.ndarray, train: np.ndarray) -> np.ndarray:
-    """Centroid when fewer than two embeddings train: their mean, else the mean of all valid ones.
-
-    (The reference returns the mean of the training set, NaN when it is empty.)
-    """
-    if len(train):
-        return np.mean(train, axis=0, keepdims=True)
-    flat = embeddings.reshape(-1, embeddings.shape[-1])
-    valid = flat[~np.any(np.isnan(flat), axis=1)]
-    if len(valid):
-        return np.mean(valid, axis=0, keepdims=True)
-    return np.full((1, embeddings.shape[-1]), np.nan)
 
 
 @dataclass(frozen=True)
@@ -91,7 +77,7 @@ class VBxClustering:
         if fit.gamma is None:
             hard = np.zeros((num_chunks, num_speakers), dtype=np.int64)
             soft = np.ones((num_chunks, num_speakers, 1))
-            return hard, soft, _fallback_centroid(embeddings, fit.train_embeddings)
+            return hard, soft, fallback_centroid(embeddings, fit.train_embeddings)
 
         centroids = vbx_centroids(fit.gamma, fit.pi, fit.train_embeddings)
         constrained = self.constrained_assignment
