@@ -43,7 +43,7 @@ MODES: dict[str, dict[str, Any]] = {
 
 # PLDA-free clustering of CAM++ embeddings (our default set): pyannote's agglomerative clustering,
 # threshold tuned on the dev set (benchmarks/der.py)
-DEFAULT_AGGLOMERATIVE = {"threshold": 0.7045654963945799, "min_cluster_size": 12, "method": "centroid"}
+DEFAULT_AGGLOMERATIVE = {"threshold": 0.75, "min_cluster_size": 12, "method": "centroid"}
 
 
 def clustering_for(models: ModelSet) -> Clustering:
