@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
     parser.add_argument("--models", default=None)
     parser.add_argument("--mode", default=None)
+    parser.add_argument("--step", type=float, default=None, help="segmentation step (s), overrides the mode's")
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9")
     parser.add_argument("--min-cluster-sizes", default="12")
     args = parser.parse_args()
@@ -42,7 +43,7 @@ def main() -> int:
     for path in dev.rglob("*.uem"):
         uems.update(load_uem(path))
     wavs = {p.stem: p for p in dev.rglob("*.wav")}
-    pipeline = Pipeline.from_pretrained(args.models, mode=args.mode)
+    pipeline = Pipeline.from_pretrained(args.models, mode=args.mode, step=args.step)
     print(f"models {pipeline.models.name}, mode {pipeline.mode}, step {pipeline.segmenter.step} s")
     cache = {}
     start = time.perf_counter()

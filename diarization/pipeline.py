@@ -22,6 +22,7 @@ import torch
 
 from . import __version__
 from .audio import Audio, AudioInput, load_audio
+from .concurrent import segment_and_embed
 from .clustering import Clustering, load_plda, make_clustering
 from .embedding import chunk_embeddings, load_embedding_model
 from .models.pyannet import load_segmentation_model
@@ -65,9 +66,10 @@ class Pipeline:
 
     def __init__(self, models: ModelSet, device: str | torch.device | None = None,
                  segmentation_batch_size: int | None = None, embedding_batch_size: int | None = None,
-                 mode: str | None = None) -> None:
+                 mode: str | None = None, step: float | None = None) -> None:
         """``mode``: "exact" (community-1's algorithm, step by step) or "fast" (see ``MODES``); the
-        default is the model set's: exact for a community-1 folder, fast for our default set."""
+        default is the model set's: exact for a community-1 folder, fast for our default set.
+        ``step`` (seconds between segmentation chunks) overrides the mode's."""
         self.models = models
         options = models.options
         self.mode = mode or str(options.get("mode", "exact"))
@@ -76,7 +78,7 @@ class Pipeline:
         settings = MODES[self.mode]
         self.exclude_overlap = bool(options.get("embedding_exclude_overlap", True))
         self.min_duration_off = float(models.params.get("segmentation", {}).get("min_duration_off", 0.0))
-        self.segmenter = Segmenter(load_segmentation_model(models.segmentation), step=settings["step"],
+        self.segmenter = Segmenter(load_segmentation_model(models.segmentation), step=step or settings["step"],
                                    batch_size=int(segmentation_batch_size or options.get("segmentation_batch_size", 32)))
         self.embedder = load_embedding_model(models.embedding)
         self.embedding_batch_size = int(embedding_batch_size or options.get("embedding_batch_size", 32))
@@ -111,6 +113,7 @@ class Pipeline:
                 sha256_of(self.models.embedding / "pytorch_model.bin"),
                 "plda": [sha256_of(p) for p in sorted(self.models.plda.glob("*.npz"))] if self.models.plda else None,
                 "params": self.models.params, "options": self.models.options, "mode": self.mode,
+                "step": self.segmenter.step,
                 "clustering": repr(self.clustering), "engine": __version__,
             }
             blob = json.dumps(parts, sort_keys=True, default=str).encode()
@@ -166,6 +169,13 @@ class Pipeline:
                                                  min_duration_off=self.min_duration_off)
         return build_result(uri, duration, turns, exclusive, centroids)
 
+    def _concurrent_workers(self) -> int:
+        """CPU threads for running both models side by side on one file (fast mode on CPU), else 1."""
+        if self.device.type != "cpu" or not MODES[self.mode]["shared_trunk"]:
+            return 1
+        window = self.segmenter.chunks_window
+        return torch.get_num_threads() if supports_shared_trunk(self.embedder, window) else 1
+
     def needs_embeddings(self, segmentations: Windowed) -> bool:
         """False when nobody speaks: the embedding stage can be skipped."""
         return bool(np.nansum(segmentations.data) > 0)
@@ -177,11 +187,17 @@ class Pipeline:
         hook = hook or no_hook
         check_speaker_bounds(num_speakers, min_speakers, max_speakers)
         audio = self.load(audio, channel=channel)
-        [segmentations] = self.segment_many([audio], hook=hook)
-        hook("segmentation", segmentations)
-        embeddings = None
-        if self.needs_embeddings(segmentations):
-            [embeddings] = self.embed_many([(audio, segmentations)], hook=hook)
+        if self._concurrent_workers() > 1:
+            segmentations, embeddings = segment_and_embed(
+                self.segmenter, self.embedder, audio.waveform, self.exclude_overlap,
+                workers=self._concurrent_workers(), hook=hook)
+            hook("segmentation", segmentations)
+        else:
+            [segmentations] = self.segment_many([audio], hook=hook)
+            hook("segmentation", segmentations)
+            embeddings = None
+            if self.needs_embeddings(segmentations):
+                [embeddings] = self.embed_many([(audio, segmentations)], hook=hook)
         hook("embeddings", embeddings)
         result = self.finish(audio.uri, audio.duration, segmentations, embeddings,
                              num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)

@@ -32,6 +32,43 @@ def supports_shared_trunk(model: SpeakerEmbedding, chunks: SlidingWindow) -> boo
                for value in (chunks.start, chunks.step, chunks.duration))
 
 
+def chunks_per_block(chunks: SlidingWindow, block_seconds: float = DEFAULT_BLOCK_SECONDS) -> int:
+    """How many consecutive chunks one trunk block of about ``block_seconds`` covers."""
+    return max(1, int((block_seconds - chunks.duration) / chunks.step) + 1)
+
+
+def trunk_masks(model: SpeakerEmbedding, segmentations: Windowed, exclude_overlap: bool) -> torch.Tensor:
+    """(C, S, F) pooling masks, with pyannote's overlap exclusion and its minimum-length fallback."""
+    data = np.asarray(segmentations.data)
+    min_num_frames = -1
+    if exclude_overlap:
+        chunk_samples = segmentations.window.duration * model.sample_rate
+        min_num_frames = math.ceil(data.shape[1] * model.min_num_samples / chunk_samples)
+    return torch.from_numpy(speaker_masks(data, exclude_overlap, min_num_frames))
+
+
+def block_frames(model: SpeakerEmbedding, waveform: torch.Tensor, chunks: SlidingWindow, first: int,
+                 last: int) -> torch.Tensor:
+    """Trunk frame maps (features, time) of the audio under chunks ``first`` .. ``last - 1``."""
+    block = SlidingWindow(start=chunks.start + first * chunks.step,
+                          duration=chunks.duration + (last - 1 - first) * chunks.step, step=chunks.step)
+    audio = crop_chunks(waveform, Windowed(np.zeros(1), block), model.sample_rate)  # (1, 1, samples)
+    with torch.inference_mode():
+        return model.network.trunk(audio.to(model.device, torch.float32))[0]
+
+
+def pool_block(model: SpeakerEmbedding, frames: torch.Tensor, masks: torch.Tensor,
+               chunks: SlidingWindow) -> np.ndarray:
+    """(n, S, D) embeddings of the n chunks of a block from its frame maps and their (n, S, F) masks."""
+    step_frames = round(chunks.step * model.sample_rate / model.network.trunk_hop)
+    width = _num_trunk_frames(model, round(chunks.duration * model.sample_rate))
+    with torch.inference_mode():
+        pieces = torch.stack([frames[:, i * step_frames:i * step_frames + width] for i in range(len(masks))])
+        pooled = model.network.pool(pieces, masks.to(model.device, torch.float32)).float().cpu().numpy()
+    active = (masks != 0).any(dim=2).numpy()
+    return np.where(active[:, :, None], pooled, np.nan).astype(np.float32)
+
+
 def shared_trunk_embeddings(
     model: SpeakerEmbedding,
     waveform: torch.Tensor,
@@ -45,37 +82,18 @@ def shared_trunk_embeddings(
     chunks = binarized_segmentations.window
     if not supports_shared_trunk(model, chunks):
         raise ValueError("chunk positions are not on the embedding trunk's frame grid")
-    data = np.asarray(binarized_segmentations.data)
-    num_chunks, num_frames, num_speakers = data.shape
+    num_chunks, _, num_speakers = np.asarray(binarized_segmentations.data).shape
     output = np.full((num_chunks, num_speakers, model.dimension), np.nan, dtype=np.float32)
-    min_num_frames = -1
-    if exclude_overlap:
-        min_num_frames = math.ceil(num_frames * model.min_num_samples / (chunks.duration * model.sample_rate))
-    masks = torch.from_numpy(speaker_masks(data, exclude_overlap, min_num_frames))
+    masks = trunk_masks(model, binarized_segmentations, exclude_overlap)
     active_chunks = (masks != 0).any(dim=2).any(dim=1).numpy()
-    hop = model.network.trunk_hop
-    rate = model.sample_rate
-    step_frames = round(chunks.step * rate / hop)
-    per_block = max(1, int((block_seconds - chunks.duration) / chunks.step) + 1)
-    groups = _active_groups(active_chunks, per_block)
+    groups = _active_groups(active_chunks, chunks_per_block(chunks, block_seconds))
     if hook is not None:
         hook("embeddings", None, total=len(groups), completed=0)
-    with torch.inference_mode():
-        for completed, (first, last) in enumerate(groups, start=1):
-            block_window = SlidingWindow(start=chunks.start + first * chunks.step,
-                                         duration=chunks.duration + (last - 1 - first) * chunks.step,
-                                         step=chunks.step)
-            audio = crop_chunks(waveform, Windowed(np.zeros(1), block_window), rate)  # (1, 1, samples)
-            frames = model.network.trunk(audio.to(model.device, torch.float32))[0]  # (features, time)
-            chunk_frames = _num_trunk_frames(model, round(chunks.duration * rate))
-            index = list(range(first, last))
-            pieces = torch.stack([frames[:, (c - first) * step_frames:(c - first) * step_frames + chunk_frames]
-                                  for c in index])
-            pooled = model.network.pool(pieces, masks[index].to(model.device, torch.float32))
-            active = (masks[index] != 0).any(dim=2).numpy()
-            output[index] = np.where(active[:, :, None], pooled.float().cpu().numpy(), np.nan)
-            if hook is not None:
-                hook("embeddings", output[index], total=len(groups), completed=completed)
+    for completed, (first, last) in enumerate(groups, start=1):
+        frames = block_frames(model, waveform, chunks, first, last)
+        output[first:last] = pool_block(model, frames, masks[first:last], chunks)
+        if hook is not None:
+            hook("embeddings", output[first:last], total=len(groups), completed=completed)
     return output
 
 
