@@ -22,7 +22,8 @@ from .segmentation import Segmenter, chunk_parts
 from .shared_trunk import DEFAULT_BLOCK_SECONDS, block_frames, chunks_per_block, pool_block, trunk_masks
 from .windows import Windowed
 
-SECTION_BLOCKS = 8  # trunk blocks per section (~7 min of audio at the default block size)
+SECTION_BLOCKS = 16  # trunk blocks per section (~14 min of audio at the default block size)
+SEGMENTATION_TASK = 8  # chunks per segmentation task: small tasks balance the workers, bound memory
 
 
 @contextmanager
@@ -75,10 +76,11 @@ def segment_and_embed(
     with single_threaded_ops(), ThreadPoolExecutor(max_workers=workers) as pool:
         for start in range(0, num_chunks, per_section):
             stop = min(num_chunks, start + per_section)
-            seg_jobs = [pool.submit(segment, a, min(stop, a + segmenter.batch_size))
-                        for a in range(start, stop, segmenter.batch_size)]
+            # long tasks first, then many short ones to fill the gaps: no core waits at the end
             blocks = [(a, min(stop, a + per_block)) for a in range(start, stop, per_block)]
             trunk_jobs = [pool.submit(trunk, a, b) for a, b in blocks]
+            seg_jobs = [pool.submit(segment, a, min(stop, a + SEGMENTATION_TASK))
+                        for a in range(start, stop, SEGMENTATION_TASK)]
             for job in seg_jobs:
                 job.result()
             segmentation = Windowed(scores[start:stop], window)
