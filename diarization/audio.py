@@ -2,14 +2,17 @@
 
 Decoding is libsndfile (WAV PCM/float/mu-law/A-law, FLAC, OGG Vorbis/Opus, MP3, ...) through
 soundfile, block by block; channels are averaged and each block is resampled with a streaming soxr
-resampler, so peak memory is about the size of the 16 kHz output whatever the input's rate.
-Every failure is a typed ``AudioError`` that names the source and the reason.
+resampler, so peak memory is about the size of the 16 kHz output whatever the input's rate or channel
+count (blocks hold at most ``BLOCK_SAMPLES`` samples). Every failure is a typed ``AudioError`` that names
+the source and the reason: an I/O error while reading (e.g. an object deleted after it was listed) is
+reported as such, not as a corrupt file; samples must be finite and below ``MAX_ABS_SAMPLE``.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,8 @@ SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
 MAX_SAMPLE_RATE = 768000
 BLOCK_SECONDS = 30.0
+BLOCK_SAMPLES = 2**21  # at most this many samples (frames x channels) per decoded block: 8 MB of float32
+MAX_ABS_SAMPLE = 1e12  # float files at integer scale (up to 2^31) pass; beyond ~1e19 the models overflow
 
 AudioInput = Union[str, os.PathLike, bytes, bytearray, IO[bytes], Mapping[str, Any], "Audio"]
 
@@ -104,18 +109,9 @@ def load_audio(
 
 
 def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
+    """Open a local path or fsspec URL for reading; missing, unreadable or empty inputs are typed errors."""
     if "://" not in path or path.startswith("file://"):
-        local = path[len("file://"):] if path.startswith("file://") else path
-        if not os.path.exists(local):
-            raise AudioNotFoundError(path, "no such file")
-        if os.path.isdir(local):
-            raise AudioNotFoundError(path, "is a directory, not an audio file")
-        try:
-            if os.path.getsize(local) == 0:
-                raise AudioDecodeError(path, "empty file (0 bytes)")
-            return open(local, "rb")
-        except PermissionError as error:
-            raise AudioNotFoundError(path, f"permission denied ({error.strerror})") from error
+        return _open_local(path, path.removeprefix("file://"))
     import fsspec
 
     try:
@@ -130,6 +126,76 @@ def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
         stream.close()
         raise AudioDecodeError(path, "empty object (0 bytes)")
     return stream
+
+
+def _open_local(path: str, local: str) -> IO[bytes]:
+    """Open a regular local file; a FIFO or device (which could block or never end) is refused."""
+    try:
+        info = os.stat(local)
+        if stat.S_ISDIR(info.st_mode):
+            raise AudioNotFoundError(path, "is a directory, not an audio file")
+        if not stat.S_ISREG(info.st_mode):
+            raise AudioNotFoundError(path, "not a regular file (a pipe, socket or device)")
+        if info.st_size == 0:
+            raise AudioDecodeError(path, "empty file (0 bytes)")
+        return open(local, "rb")
+    except (FileNotFoundError, NotADirectoryError) as error:  # also: deleted between stat and open
+        raise AudioNotFoundError(path, "no such file") from error
+    except PermissionError as error:
+        raise AudioNotFoundError(path, f"permission denied ({error.strerror})") from error
+    except (OSError, ValueError) as error:  # name too long, symlink loop, NUL byte in the path, ...
+        raise AudioNotFoundError(path, f"cannot open ({getattr(error, 'strerror', None) or error})") from error
+
+
+class _Reader:
+    """A read-only stream for libsndfile that records the first I/O error instead of letting it vanish
+    inside libsndfile's callbacks (where it would read as "not audio" or "truncated")."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.error: BaseException | None = None
+        self.name = getattr(raw, "name", "<stream>")
+
+    def _failed(self, error: BaseException) -> None:
+        if self.error is None:
+            self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self.raw.read(size)
+        except Exception as error:  # noqa: BLE001 - any failure of the underlying stream
+            self._failed(error)
+            return b""
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        try:
+            return self.raw.seek(offset, whence)
+        except Exception as error:  # noqa: BLE001
+            self._failed(error)
+            return self.tell()
+
+    def tell(self) -> int:
+        try:
+            return self.raw.tell()
+        except Exception as error:  # noqa: BLE001
+            self._failed(error)
+            return 0
+
+    def raise_io_error(self, name: str) -> None:
+        """Raise the typed error for a recorded I/O failure, if any."""
+        error = self.error
+        if error is None:
+            return
+        if isinstance(error, FileNotFoundError):
+            raise AudioNotFoundError(name, "disappeared while it was being read") from error
+        if isinstance(error, PermissionError):
+            raise AudioNotFoundError(name, f"permission denied while reading ({error})") from error
+        raise AudioDecodeError(name, f"read failed ({type(error).__name__}: {error})") from error
 
 
 def _check_rate(name: str, rate: Any) -> int:
@@ -150,26 +216,34 @@ def _check_duration(name: str, num_frames: int, rate: int, max_duration: float |
 
 
 def _mono_block(block: np.ndarray, name: str, channel: int | None) -> np.ndarray:
+    """One block (frames, channels) as mono float32, after checking its values are usable."""
     if block.ndim == 1:
         block = block[:, None]
     if channel is not None:
         if not 0 <= channel < block.shape[1]:
             raise InvalidAudioError(name, f"channel {channel} requested but the audio has {block.shape[1]}")
-        mono = block[:, channel]
-    else:
-        mono = block.mean(axis=1, dtype=np.float32)
-    if not np.isfinite(mono).all():
-        raise InvalidAudioError(name, "samples contain NaN or Inf")
+        block = block[:, channel:channel + 1]
+    if block.size:
+        peak = float(np.max(np.abs(block)))  # NaN propagates; Inf compares greater than the limit
+        if not np.isfinite(peak):
+            raise InvalidAudioError(name, "samples contain NaN or Inf")
+        if peak > MAX_ABS_SAMPLE:
+            raise InvalidAudioError(name, f"sample values reach {peak:.3g}, beyond the supported "
+                                          f"{MAX_ABS_SAMPLE:.0e} (float audio is expected within about [-1, 1])")
+    mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
     return mono.astype(np.float32, copy=False)
 
 
-def _decode(stream: IO[bytes], name: str, uri: str, rate: int, max_duration: float | None,
+def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float | None,
             channel: int | None) -> Audio:
+    stream = _Reader(raw)
     try:
         sound = sf.SoundFile(stream)
     except sf.LibsndfileError as error:
+        stream.raise_io_error(name)
         raise AudioDecodeError(name, f"not a readable audio file ({error.error_string})") from error
     except (RuntimeError, TypeError, ValueError, EOFError) as error:
+        stream.raise_io_error(name)
         raise AudioDecodeError(name, f"not a readable audio file ({error})") from error
     with sound:
         if sound.channels < 1:
@@ -184,7 +258,7 @@ def _decode(stream: IO[bytes], name: str, uri: str, rate: int, max_duration: flo
             if source_rate != rate else None
         pieces: list[np.ndarray] = []
         decoded = 0
-        block_frames = int(BLOCK_SECONDS * source_rate)
+        block_frames = max(1, min(int(BLOCK_SECONDS * source_rate), BLOCK_SAMPLES // sound.channels))
         try:
             while True:
                 block = sound.read(block_frames, dtype="float32", always_2d=True)
@@ -195,11 +269,14 @@ def _decode(stream: IO[bytes], name: str, uri: str, rate: int, max_duration: flo
                 mono = _mono_block(block, name, channel)
                 pieces.append(resampler.resample_chunk(mono) if resampler else mono)
         except sf.LibsndfileError as error:
+            stream.raise_io_error(name)
             raise AudioDecodeError(name, f"corrupt or truncated audio ({error.error_string})") from error
         except AudioError:
             raise
         except (RuntimeError, ValueError, EOFError) as error:
+            stream.raise_io_error(name)
             raise AudioDecodeError(name, f"corrupt or truncated audio ({error})") from error
+        stream.raise_io_error(name)  # a read that failed midway looks like a short file to libsndfile
         if resampler is not None:
             pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
         channels = sound.channels
@@ -222,8 +299,11 @@ def _from_array(data: np.ndarray, source_rate: Any, uri: str, rate: int, max_dur
     if data.shape[1] == 0:
         raise InvalidAudioError(name, "audio has no samples")
     if not np.issubdtype(data.dtype, np.floating):
-        if np.issubdtype(data.dtype, np.integer):
+        if np.issubdtype(data.dtype, np.signedinteger):
             data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+        elif np.issubdtype(data.dtype, np.unsignedinteger):  # e.g. 8-bit PCM: silence is the mid value
+            half = float(np.iinfo(data.dtype).max // 2 + 1)
+            data = (data.astype(np.float64) - half).astype(np.float32) / half
         else:
             raise InvalidAudioError(name, f"unsupported sample type {data.dtype}")
     _check_duration(name, data.shape[1], source_rate, max_duration)
