@@ -23,6 +23,17 @@ def _json_object(text: str) -> dict[str, Any]:
     return value
 
 
+def _checked(check: Any) -> Any:
+    """An argparse type from a ``check_*`` function of ``jobs.plan`` (ValueError -> a usage error)."""
+    def convert(text: str) -> str:
+        try:
+            return check(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = check.__name__.removeprefix("check_").replace("_", " ")
+    return convert
+
+
 def _storage_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage-options", type=_json_object, default={}, metavar="JSON",
                         help="fsspec options for every URL (manifest, audio, output), e.g. "
@@ -33,6 +44,8 @@ def add_run_command(commands: Any) -> None:
     """Add ``run`` to the ``diarize`` sub-commands."""
     from diarization.cli import add_model_options
 
+    from .plan import check_run_date, check_run_id
+
     run = commands.add_parser(
         "run", help="diarize every file of a manifest (or glob) on Ray into Parquet",
         description="Batch diarization on Ray. MANIFEST is a CSV/TSV/JSONL/Parquet file (local or URL) with a "
@@ -41,8 +54,14 @@ def add_run_command(commands: Any) -> None:
                     "done (same id and models) and retry failures.")
     run.add_argument("manifest", help="manifest file, glob or prefix")
     run.add_argument("-o", "--output", required=True, help="output folder or URL (s3://bucket/diarization)")
-    run.add_argument("--run-date", help="partition to write, YYYY-MM-DD (default: today, UTC)")
-    run.add_argument("--run-id", help="run id (default: time-based, unique)")
+    run.add_argument("--run-date", type=_checked(check_run_date),
+                     help="partition to write, YYYY-MM-DD (default: today, UTC)")
+    run.add_argument("--run-id", type=_checked(check_run_id),
+                     help="run id: letters, digits, '.', '_', '-' (default: time-based, unique)")
+    run.add_argument("--input-root", metavar="DIR_OR_URL",
+                     help="only read audio under this folder or URL prefix (s3://bucket/calls); other manifest "
+                          "paths ('..', absolute elsewhere, symlinks out, other buckets) become "
+                          "'outside_input_root' error rows")
     run.add_argument("--address", default=None,
                      help="Ray cluster to join (default: $RAY_ADDRESS, else start a local Ray here)")
     run.add_argument("--num-cpus", type=int, help="CPUs of the local Ray started here (default: all)")
@@ -78,16 +97,11 @@ def add_run_command(commands: Any) -> None:
     run.set_defaults(func=run_command)
 
 
-def run_command(args: argparse.Namespace) -> int:
-    """``diarize run``: returns 0 when every shard was committed (files may still have error rows)."""
-    import ray
-
-    from .driver import JobAborted, run_job
-    from .manifest import ManifestError
+def options_from_args(args: argparse.Namespace) -> Any:
+    """The ``JobOptions`` of parsed ``diarize run`` arguments."""
     from .plan import JobOptions
-    from .report import format_run
 
-    options = JobOptions(
+    return JobOptions(
         manifest=args.manifest, output=args.output, run_date=args.run_date, run_id=args.run_id,
         models=args.models, device=args.device, storage_options=args.storage_options,
         manifest_format=args.manifest_format, resume=args.resume, shard_size=args.shard_size,
@@ -96,7 +110,22 @@ def run_command(args: argparse.Namespace) -> int:
         cpus_per_actor=args.cpus_per_actor, segmentation_batch_size=args.segmentation_batch_size,
         embedding_batch_size=args.embedding_batch_size, max_inflight_batches=args.max_inflight_batches,
         max_duration=args.max_duration, max_restarts=args.max_restarts, max_task_retries=args.max_task_retries,
-        max_crashed_files=args.max_crashed_files, progress=args.progress)
+        max_crashed_files=args.max_crashed_files, progress=args.progress, input_root=args.input_root)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """``diarize run``: returns 0 when every shard was committed (files may still have error rows)."""
+    import ray
+
+    from .driver import JobAborted, run_job
+    from .manifest import ManifestError
+    from .report import format_run
+
+    try:
+        options = options_from_args(args)
+    except ValueError as error:  # e.g. an input root URL without a bucket
+        print(f"diarize run: error: {error}", file=sys.stderr)
+        return 3
     address = args.address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)

@@ -12,9 +12,13 @@ One row per audio file. Columns (case-insensitive; others are ignored):
     0-based channel to diarize instead of the channel average (e.g. one side of a stereo call).
 
 Rows are read in record batches, so a ten-million-row manifest streams in bounded memory. A bad row
-(no path, a bad value, an id seen before) becomes a :class:`BadRow`, which the job reports as an error
-row; only a manifest that cannot be read at all (no ``path`` column, unknown format) raises
-:class:`ManifestError`.
+(no path, a bad value, an id seen before, a path outside the input root) becomes a :class:`BadRow`,
+which the job reports as an error row; only a manifest that cannot be read at all (no ``path`` column,
+unknown format) raises :class:`ManifestError`.
+
+With an ``input_root`` (a local folder or a URL prefix such as ``s3://bucket/calls``), every resolved
+path must lie under it: ``..`` segments, absolute paths elsewhere, symlinks that resolve outside the
+folder, other schemes, buckets or prefixes all become ``outside_input_root`` rows.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ BATCH_ROWS = 16_384
 MISSING_PATH = "manifest_missing_path"
 BAD_VALUE = "manifest_bad_value"
 DUPLICATE_ID = "manifest_duplicate_id"
+OUTSIDE_ROOT = "outside_input_root"
 
 
 class ManifestError(ValueError):
@@ -97,11 +102,13 @@ class Manifest:
     """A re-iterable stream of validated, de-duplicated manifest rows, in batches.
 
     ``storage_options`` go to fsspec for the manifest and are also the defaults for resolving globs.
+    ``input_root``, when given, confines every row's path (see the module's docstring).
     """
 
     def __init__(self, source: str, storage_options: Mapping[str, Any] | None = None,
-                 format: str | None = None, batch_rows: int = BATCH_ROWS) -> None:
+                 format: str | None = None, batch_rows: int = BATCH_ROWS, input_root: str | None = None) -> None:
         self.source = source
+        self.input_root = InputRoot(input_root) if input_root else None
         self.storage_options = dict(storage_options or {})
         self.format = format or detect_format(source)
         if self.format not in FORMATS:
@@ -126,7 +133,7 @@ class Manifest:
             items: list[Item] = []
             for raw in raw_rows:
                 row += 1
-                items.append(parse_row(raw, row, self.base))
+                items.append(parse_row(raw, row, self.base, self.input_root))
             new = seen.add_new(id_hashes(item.file_id for item in items))
             # an id seen before (on a good or a bad row) makes a good row a duplicate-id error
             yield [_duplicate(item) if isinstance(item, FileTask) and not fresh else item
@@ -209,7 +216,7 @@ class _Unparsable:
     reason: str
 
 
-def parse_row(raw: Any, row: int, base: str = "") -> Item:
+def parse_row(raw: Any, row: int, base: str = "", input_root: InputRoot | None = None) -> Item:
     """Validate one raw manifest row (a dict of column -> value) into a FileTask or a BadRow."""
     if isinstance(raw, _Unparsable) or not isinstance(raw, Mapping):
         reason = raw.reason if isinstance(raw, _Unparsable) else f"not a JSON object ({type(raw).__name__})"
@@ -222,6 +229,9 @@ def parse_row(raw: Any, row: int, base: str = "") -> Item:
         return BadRow(row, file_id, "", MISSING_PATH, f"manifest row {row}: no path")
     path = resolve_path(path, base)
     file_id = given_id or path
+    if input_root is not None and not input_root.contains(path):
+        return BadRow(row, file_id, path, OUTSIDE_ROOT,
+                      f"manifest row {row}: {path!r} is outside the input root {input_root.root!r}")
     try:
         values = {name: _count(record.get(name), name, minimum=1)
                   for name in ("num_speakers", "min_speakers", "max_speakers")}
@@ -242,6 +252,41 @@ def resolve_path(path: str, base: str) -> str:
     if "://" in base:
         return base.rstrip("/") + "/" + posixpath.normpath(path)
     return os.path.normpath(os.path.join(base, path))
+
+
+class InputRoot:
+    """The folder or URL prefix that manifest paths must stay inside."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.remote = _is_remote(root)
+        if self.remote:
+            scheme, _, rest = root.partition("://")
+            key = posixpath.normpath("/" + rest.strip("/")).lstrip("/")
+            if not key or key == "." or ".." in rest.split("/"):
+                raise ValueError(f"input root {root!r}: a URL needs a bucket (and no '..')")
+            self.prefix = f"{scheme.lower()}://{key}/"
+        else:
+            self.prefix = os.path.join(os.path.realpath(root.removeprefix("file://")), "")
+
+    def contains(self, path: str) -> bool:
+        """True when ``path`` (already resolved against the manifest's folder) lies under the root."""
+        if _is_remote(path) != self.remote:
+            return False
+        if self.remote:
+            scheme, _, rest = path.partition("://")
+            if ".." in rest.split("/") or "//" in rest:  # no segment games in keys
+                return False
+            return f"{scheme.lower()}://{rest}".startswith(self.prefix)
+        try:  # symlinks and '..' resolved: where the file really is
+            real = os.path.realpath(path.removeprefix("file://"))
+        except (OSError, ValueError):
+            return False
+        return os.path.join(real, "").startswith(self.prefix)
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
 
 
 def _base_of(source: str) -> str:

@@ -3,8 +3,31 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # becomes part of file names: no '/', no '..'
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is safe inside an output file name, else ValueError."""
+    if not isinstance(run_id, str) or not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise ValueError(f"run id {run_id!r}: use 1-128 letters, digits, '.', '_' or '-' "
+                         "(starting with a letter or digit, no '..')")
+    return run_id
+
+
+def check_run_date(run_date: str) -> str:
+    """``run_date`` if it is a real date written YYYY-MM-DD (it names a partition folder), else ValueError."""
+    try:
+        if not isinstance(run_date, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_date):
+            raise ValueError
+        date.fromisoformat(run_date)
+    except ValueError:
+        raise ValueError(f"run date {run_date!r}: expected a date as YYYY-MM-DD") from None
+    return run_date
 
 
 @dataclass
@@ -14,7 +37,7 @@ class JobOptions:
     manifest: str
     output: str
     run_date: str | None = None  # partition; default: today (UTC)
-    run_id: str | None = None  # default: a new time-based id
+    run_id: str | None = None  # default: a new time-based id; letters, digits, '.', '_', '-'
     models: str | None = None
     device: str | None = None  # "cuda" / "cpu"; default: cuda when the cluster has GPUs
     storage_options: dict[str, Any] = field(default_factory=dict)
@@ -34,6 +57,18 @@ class JobOptions:
     max_task_retries: int = 2
     max_crashed_files: int = 100
     progress: bool | None = None  # default: when standard error is a terminal
+    input_root: str | None = None  # folder or URL prefix every manifest path must lie under
+
+    def __post_init__(self) -> None:
+        """Refuse a run id or run date that could place files outside the output, and a bad input root."""
+        if self.run_id is not None:
+            check_run_id(self.run_id)
+        if self.run_date is not None:
+            check_run_date(self.run_date)
+        if self.input_root:
+            from .manifest import InputRoot
+
+            InputRoot(self.input_root)
 
 
 @dataclass(frozen=True)
