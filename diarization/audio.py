@@ -120,7 +120,7 @@ def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
         raise AudioNotFoundError(path, "no such object") from error
     except PermissionError as error:
         raise AudioNotFoundError(path, f"permission denied ({error})") from error
-    except (OSError, ValueError) as error:
+    except Exception as error:  # unreachable endpoint, bad URL, client errors: cannot be opened
         raise AudioNotFoundError(path, f"cannot open ({type(error).__name__}: {error})") from error
     if getattr(stream, "size", None) == 0:
         stream.close()
