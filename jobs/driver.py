@@ -106,15 +106,25 @@ class Job:
         self.batch_slots = asyncio.Semaphore(self.plan.inflight_batches)
         shard_slots = asyncio.Semaphore(2 + self.plan.inflight_batches * self.plan.batch_files // self.plan.shard_size)
         running: set[asyncio.Task] = set()
+        failures: list[BaseException] = []  # a shard's own exception (e.g. JobAborted) stops the job
+
+        def finished(task: asyncio.Task) -> None:
+            running.discard(task)
+            shard_slots.release()
+            if not task.cancelled() and task.exception() is not None:
+                failures.append(task.exception())  # type: ignore[arg-type]
+
         try:
             for index, items in enumerate(self._shards(manifest, previous)):
                 await shard_slots.acquire()
+                self._raise_first(failures)
                 task = asyncio.create_task(self._shard(f"{self.run_id}-{index:06d}", items))
                 running.add(task)
-                task.add_done_callback(lambda t: (running.discard(t), shard_slots.release()))
-                self._raise_finished(running)
-            if running:
-                await asyncio.gather(*running)
+                task.add_done_callback(finished)
+            while running:
+                await asyncio.wait(set(running), return_when=asyncio.FIRST_EXCEPTION)
+                self._raise_first(failures)
+            self._raise_first(failures)
         except BaseException:
             for task in running:
                 task.cancel()
@@ -123,14 +133,31 @@ class Job:
             self.progress.close()
             for pool in self.pools.values():
                 pool.shutdown()
+        tidied = self._tidy()
         report = self._report(started, time.monotonic() - clock, cleanup, retired, previous)
-        self.output.write_run_report(self.run_id, report)
+        report["shards"]["cleanup"] = tidied
+        self._save_report(report)
         return report
 
-    def _raise_finished(self, running: set[asyncio.Task]) -> None:
-        for task in list(running):
-            if task.done() and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+    @staticmethod
+    def _raise_first(failures: list[BaseException]) -> None:
+        if failures:
+            raise failures[0]
+
+    def _tidy(self) -> dict[str, int]:
+        """After the last commit: delete the temporary files of commit tasks killed mid-write and the data
+        files of shards that could not be committed, so that readers see committed shards only."""
+        try:
+            return self.output.clean_partition()
+        except Exception as error:  # noqa: BLE001 - e.g. the store is failing; the next run cleans up
+            log.warning("could not clean up the partition after the run (the next run will): %s", error)
+            return {}
+
+    def _save_report(self, report: dict[str, Any]) -> None:
+        try:
+            self.output.write_run_report(self.run_id, report)
+        except Exception as error:  # noqa: BLE001 - e.g. a full disk: the run's outcome is still returned
+            log.error("could not write the run report to %s/_runs: %s", self.options.output, error)
 
     def _shards(self, manifest: Manifest, previous: Previous) -> Iterator[list[Item]]:
         """Manifest rows still to do, in shards of ``shard_size``; done files are counted as skipped."""
