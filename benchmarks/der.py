@@ -53,6 +53,8 @@ def main() -> int:
     parser.add_argument("--models", default=None)
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
     parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")
+    parser.add_argument("--mode", choices=["exact", "fast"], help="default: the model set's")
+    parser.add_argument("--step", type=float, help="seconds between chunks (default: the mode's)")
     args = parser.parse_args()
 
     dev = Path(args.dev)
@@ -66,7 +68,7 @@ def main() -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
 
-    pipeline = Pipeline.from_pretrained(args.models)
+    pipeline = Pipeline.from_pretrained(args.models, mode=args.mode, step=args.step)
     print(f"models: {pipeline.models.name} ({pipeline.models.root}), device {pipeline.device}")
     metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
     by_group: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])

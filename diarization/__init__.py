@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+# OpenMP threads that spin while waiting make torch 10-100x slower as soon as another busy process
+# shares the cores (a batch node, CI); sleeping waiters cost nothing measurable. Only effective when set
+# before torch is first imported; the user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # bump on any change that alters outputs: it is part of ``Pipeline.fingerprint`` (the resume key)
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["Pipeline", "DiarizationResult", "load_audio", "__version__"]
 

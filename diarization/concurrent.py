@@ -2,16 +2,17 @@
 
 On CPU, one single-threaded operator per core wastes less than every operator split over all cores
 (small LSTM and convolution steps scale poorly). The fast mode's embedding trunk does not depend on
-the segmentation (only the pooling does), so both models' work is cut into tasks (batches of chunks,
-blocks of audio) and run on a pool of ``workers`` threads with one intra-op thread each. The file is
-processed in sections of a few minutes, so frame maps never pile up on long files. Results equal the
-sequential fast mode's up to float rounding of different batch sizes.
+the segmentation (only the pooling does), so both models' work is cut into tasks (small ranges of chunks,
+tiles of audio) and run on a pool of ``workers`` threads with one intra-op thread each. The file is
+processed in sections of a few minutes, the next section queued before the last one is pooled, so
+neither frame maps nor idle cores pile up on long files. Results equal the sequential fast mode's
+(``shared_trunk_embeddings``) up to float rounding of different batch sizes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,11 +20,11 @@ import torch
 
 from .embedding import Hook, SpeakerEmbedding
 from .segmentation import Segmenter, chunk_parts
-from .shared_trunk import DEFAULT_BLOCK_SECONDS, block_frames, chunks_per_block, pool_block, trunk_masks
+from .shared_trunk import DEFAULT_TILE_SECONDS, POOL_GROUP, pool_chunks, tile_frames, trunk_grid, trunk_masks
 from .windows import Windowed
 
-SECTION_BLOCKS = 16  # trunk blocks per section (~14 min of audio at the default block size)
-SEGMENTATION_TASK = 8  # chunks per segmentation task: small tasks balance the workers, bound memory
+SECTION_TILES = 16  # trunk tiles per section (~16 min of audio at the default tile size)
+SEGMENTATION_TASK = 12  # chunks per segmentation task: small tasks balance the workers, bound memory
 
 
 @contextmanager
@@ -43,51 +44,63 @@ def segment_and_embed(
     waveform: torch.Tensor,
     exclude_overlap: bool,
     workers: int = 2,
-    block_seconds: float = DEFAULT_BLOCK_SECONDS,
+    tile_seconds: float = DEFAULT_TILE_SECONDS,
     hook: Hook | None = None,
 ) -> tuple[Windowed, np.ndarray]:
     """(segmentation, embeddings) of one file, both models running concurrently on CPU threads."""
     window = segmenter.chunks_window
-    parts = chunk_parts(torch.as_tensor(waveform, dtype=torch.float32), segmenter.window_samples,
-                        segmenter.step_samples)
-    num_chunks = sum(len(part) for part in parts)
-    per_block = chunks_per_block(window, block_seconds)
-    per_section = per_block * SECTION_BLOCKS
+    waveform = torch.as_tensor(waveform, dtype=torch.float32)
+    num_chunks = segmenter.num_chunks(waveform.shape[-1])
+    grid = trunk_grid(embedder, window, num_chunks, tile_seconds)
     scores = np.zeros((num_chunks, segmenter.num_frames, segmenter.model.num_speakers), dtype=np.float32)
     embeddings = np.full((num_chunks, segmenter.model.num_speakers, embedder.dimension), np.nan, np.float32)
+    parts = None if segmenter.share_sinc else chunk_parts(waveform, segmenter.window_samples, segmenter.step_samples)
 
-    def chunk_range(first: int, last: int) -> torch.Tensor:
+    def segment(first: int, last: int) -> None:
+        if parts is None:
+            scores[first:last] = segmenter.infer_range(waveform, first, last)
+            return
         pieces, offset = [], 0
         for part in parts:
             a, b = max(first - offset, 0), min(last - offset, len(part))
             if a < b:
                 pieces.append(part[a:b])
             offset += len(part)
-        return torch.cat(pieces) if len(pieces) > 1 else pieces[0]
+        scores[first:last] = segmenter.infer(pieces)
 
-    def segment(first: int, last: int) -> None:
-        scores[first:last] = segmenter.infer(chunk_range(first, last))
-
-    def trunk(first: int, last: int) -> torch.Tensor:
-        return block_frames(embedder, waveform, window, first, last)
+    def submit(pool: ThreadPoolExecutor, section: int) -> tuple[dict[int, Future], list[Future]]:
+        """Queue one section: its trunk tiles (long tasks first), then the segmentation of its chunks."""
+        tiles = range(section * SECTION_TILES, min(grid.num_tiles, (section + 1) * SECTION_TILES))
+        first = -(-tiles[0] * grid.tile // grid.chunk_step)
+        last = num_chunks if tiles[-1] == grid.num_tiles - 1 else -(-(tiles[-1] + 1) * grid.tile // grid.chunk_step)
+        trunk_jobs = {k: pool.submit(tile_frames, embedder, waveform, grid, k) for k in tiles}
+        seg_jobs = [pool.submit(segment, a, min(last, a + SEGMENTATION_TASK))
+                    for a in range(first, min(last, num_chunks), SEGMENTATION_TASK)]
+        return trunk_jobs, seg_jobs
 
     if hook is not None:
         hook("embeddings", None, total=num_chunks, completed=0)
+    sections = -(-grid.num_tiles // SECTION_TILES)
+    tiles: dict[int, torch.Tensor] = {}
+    pooled = 0
     with single_threaded_ops(), ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, num_chunks, per_section):
-            stop = min(num_chunks, start + per_section)
-            # long tasks first, then many short ones to fill the gaps: no core waits at the end
-            blocks = [(a, min(stop, a + per_block)) for a in range(start, stop, per_block)]
-            trunk_jobs = [pool.submit(trunk, a, b) for a, b in blocks]
-            seg_jobs = [pool.submit(segment, a, min(stop, a + SEGMENTATION_TASK))
-                        for a in range(start, stop, SEGMENTATION_TASK)]
+        queued = submit(pool, 0)
+        for section in range(sections):
+            trunk_jobs, seg_jobs = queued
+            if section + 1 < sections:
+                queued = submit(pool, section + 1)
             for job in seg_jobs:
                 job.result()
-            segmentation = Windowed(scores[start:stop], window)
-            masks = trunk_masks(embedder, segmentation, exclude_overlap)
-            for (a, b), job in zip(blocks, trunk_jobs):
-                frames = job.result()
-                embeddings[a:b] = pool_block(embedder, frames, masks[a - start:b - start], window)
+            tiles.update({k: job.result() for k, job in trunk_jobs.items()})
+            ready = grid.chunks_ending_by(max(tiles) * grid.tile + tiles[max(tiles)].shape[1])
+            for first in range(pooled, ready, POOL_GROUP):
+                last = min(ready, first + POOL_GROUP)
+                masks = trunk_masks(embedder, Windowed(scores[first:last], window), exclude_overlap)
+                embeddings[first:last] = pool_chunks(embedder, grid, tiles, masks, first)
+            pooled = ready
+            keep = grid.chunk_frames(pooled, pooled + 1)[0] // grid.tile if pooled < num_chunks else max(tiles) + 1
+            for index in [k for k in tiles if k < keep]:
+                del tiles[index]
             if hook is not None:
-                hook("embeddings", None, total=num_chunks, completed=stop)
+                hook("embeddings", None, total=num_chunks, completed=pooled)
     return Windowed(scores, window), embeddings

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -38,8 +39,8 @@ from .windows import Windowed
 # exact: community-1 as published (10 s chunks every 1 s, embedding network run per chunk).
 # fast: chunks every 2.5 s and the embedding trunk shared by overlapping chunks (diarization.shared_trunk).
 MODES: dict[str, dict[str, Any]] = {
-    "exact": {"step": 1.0, "shared_trunk": False},
-    "fast": {"step": 2.5, "shared_trunk": True},
+    "exact": {"step": 1.0, "shared_trunk": False, "share_sinc": False},
+    "fast": {"step": 2.5, "shared_trunk": True, "share_sinc": True},
 }
 
 # PLDA-free clustering of CAM++ embeddings (our default set): pyannote's agglomerative clustering,
@@ -54,6 +55,11 @@ def clustering_for(models: ModelSet) -> Clustering:
         return make_clustering(name, models.params.get("clustering"), load_plda(models.plda))
     params = {**DEFAULT_AGGLOMERATIVE, **models.params.get("clustering", {})}
     return make_clustering("AgglomerativeClustering", params)
+
+
+def on_grid(seconds: float, sample_rate: int, grid_samples: int) -> float:
+    """``seconds`` rounded to the nearest positive multiple of ``grid_samples`` samples."""
+    return max(1, round(seconds * sample_rate / grid_samples)) * grid_samples / sample_rate
 
 
 def default_device() -> torch.device:
@@ -78,9 +84,15 @@ class Pipeline:
         settings = MODES[self.mode]
         self.exclude_overlap = bool(options.get("embedding_exclude_overlap", True))
         self.min_duration_off = float(models.params.get("segmentation", {}).get("min_duration_off", 0.0))
-        self.segmenter = Segmenter(load_segmentation_model(models.segmentation), step=step or settings["step"],
-                                   batch_size=int(segmentation_batch_size or options.get("segmentation_batch_size", 32)))
         self.embedder = load_embedding_model(models.embedding)
+        segmentation = load_segmentation_model(models.segmentation)
+        if step is None and settings["shared_trunk"]:  # chunk starts on the embedding trunk's frame grid
+            step = on_grid(settings["step"], segmentation.sample_rate,
+                           math.lcm(getattr(self.embedder.network, "trunk_hop", 1), segmentation.sincnet.stride))
+        self.segmenter = Segmenter(segmentation, step=step or settings["step"], share_sinc=settings["share_sinc"],
+                                   batch_size=int(segmentation_batch_size or options.get("segmentation_batch_size", 32)))
+        if settings["shared_trunk"] and hasattr(self.embedder.network, "fuse_batchnorm"):
+            self.embedder.network.fuse_batchnorm()
         self.embedding_batch_size = int(embedding_batch_size or options.get("embedding_batch_size", 32))
         self.clustering = clustering_for(models)
         self.device = torch.device("cpu")

@@ -11,7 +11,7 @@ file's rows with ``Segmenter.chunks_window``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: in
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
 
-def _batches(parts: Sequence[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+def _batches(parts: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
     """Consecutive batches of ``batch_size`` chunks taken across ``parts``; copies one batch at a time."""
     pending: list[torch.Tensor] = []
     size = 0
@@ -89,8 +89,11 @@ class Segmenter:
         device: str | torch.device | None = None,
         batch_size: int = 32,
         step: float | None = None,
+        share_sinc: bool = False,
     ) -> None:
-        """``step`` in seconds defaults to 10% of the model's chunk duration."""
+        """``step`` in seconds defaults to 10% of the model's chunk duration. ``share_sinc``: compute the
+        SincNet convolution once per stretch of audio instead of once per overlapping chunk (same scores
+        up to float rounding; ``PyanNet.forward_windows``)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device) if device is not None else model.device
@@ -102,6 +105,7 @@ class Segmenter:
             raise ValueError(f"step must be in (0, {self.duration:g}] seconds, got {self.step:g}")
         self.window_samples = model.chunk_samples
         self.step_samples = round(self.step * model.sample_rate)
+        self.share_sinc = share_sinc and self.step_samples % model.sincnet.stride == 0
 
     def to(self, device: str | torch.device) -> "Segmenter":
         """Move the model to ``device``."""
@@ -161,6 +165,50 @@ class Segmenter:
             return np.zeros((0, self.num_frames, model.num_speakers), dtype=np.float32)
         return np.concatenate(outputs, axis=0)
 
+    def infer_range(self, waveform: torch.Tensor, first: int, last: int) -> np.ndarray:
+        """Hard scores of chunks ``first`` .. ``last - 1`` of one (1, num_samples) waveform, as ``infer`` on
+        those chunks, with the sinc convolution shared by the chunks (one model call: keep ranges small)."""
+        with torch.inference_mode():
+            features = self._sinc_features(torch.as_tensor(waveform, dtype=torch.float32), first, last)
+            model = self.model
+            hard = to_multilabel(model.classify(features), model.num_speakers, model.max_speakers_per_frame)
+        return hard.cpu().numpy()
+
+    def _sinc_features(self, waveform: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        """SincNet features of chunks ``first`` .. ``last - 1``, the zero padding of the last chunk included."""
+        waveform = waveform.reshape(-1)
+        start = first * self.step_samples
+        stop = (last - 1) * self.step_samples + self.window_samples
+        span = waveform[start:stop].to(self.device)
+        if span.shape[0] < stop - start:
+            span = F.pad(span, (0, stop - start - span.shape[0]))
+        return self.model.sincnet.forward_windows(span, last - first, self.step_samples, self.window_samples)
+
+    def _shared_sinc_scores(self, waveforms: Sequence[torch.Tensor], hook: Hook | None) -> np.ndarray:
+        """``infer`` over every chunk of ``waveforms`` in order, sinc convolutions shared within each file and
+        the rest of the model batched across files."""
+        model = self.model
+        counts = [self.num_chunks(torch.as_tensor(w).shape[-1]) for w in waveforms]
+        total = sum(counts)
+
+        def features() -> Iterator[torch.Tensor]:
+            for waveform, count in zip(waveforms, counts):
+                waveform = torch.as_tensor(waveform, dtype=torch.float32)
+                for first in range(0, count, self.batch_size):
+                    yield self._sinc_features(waveform, first, min(count, first + self.batch_size))
+
+        outputs, done = [], 0
+        with torch.inference_mode():
+            for batch in _batches(features(), self.batch_size):
+                hard = to_multilabel(model.classify(batch), model.num_speakers, model.max_speakers_per_frame)
+                outputs.append(hard.cpu().numpy())
+                done += len(batch)
+                if hook is not None:
+                    hook("segmentation", None, total=total, completed=done)
+        if not outputs:
+            return np.zeros((0, self.num_frames, model.num_speakers), dtype=np.float32)
+        return np.concatenate(outputs, axis=0)
+
     def __call__(self, waveform: torch.Tensor) -> Windowed:
         """(1, num_samples) float32 waveform at 16 kHz -> (num_chunks, num_frames, 3) hard scores."""
         [segmentation] = self.segment_many([waveform])
@@ -168,10 +216,14 @@ class Segmenter:
 
     def segment_many(self, waveforms: Sequence[torch.Tensor], hook: Hook | None = None) -> list[Windowed]:
         """Segment several files at once: their chunks share model batches (same result as one by one)."""
-        parts = [chunk_parts(torch.as_tensor(w, dtype=torch.float32), self.window_samples, self.step_samples)
-                 for w in waveforms]
-        sizes = [sum(len(part) for part in file_parts) for file_parts in parts]
-        scores = self.infer([part for file_parts in parts for part in file_parts], hook=hook)
+        if self.share_sinc:
+            sizes = [self.num_chunks(torch.as_tensor(w).shape[-1]) for w in waveforms]
+            scores = self._shared_sinc_scores(waveforms, hook)
+        else:
+            parts = [chunk_parts(torch.as_tensor(w, dtype=torch.float32), self.window_samples, self.step_samples)
+                     for w in waveforms]
+            sizes = [sum(len(part) for part in file_parts) for file_parts in parts]
+            scores = self.infer([part for file_parts in parts for part in file_parts], hook=hook)
         bounds = np.cumsum([0, *sizes])
         return [Windowed(scores[a:b], self.chunks_window) for a, b in zip(bounds[:-1], bounds[1:])]
 

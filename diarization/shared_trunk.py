@@ -1,25 +1,65 @@
 """Fast chunk embeddings: the embedding trunk runs once over the audio, not once per chunk.
 
 Segmentation chunks overlap (10 s windows every ``step`` seconds), so the exact loop pushes every second
-of audio through the embedding network ``10 / step`` times. Here consecutive chunks are grouped into
-blocks; the trunk runs once per block and each chunk pools its speakers from its slice of the block's
-frame maps. A chunk's slice is exactly the frames the trunk would give the chunk alone, except for
-what the network sees beyond the chunk (context from neighbouring audio and per-input feature
-normalisation), so embeddings differ slightly from the exact mode; the dev-set DER of both is in
-``benchmarks/der.py``'s output. Requires chunk starts to fall on the trunk's frame grid.
+of audio through the embedding network ``10 / step`` times. Here the trunk (everything before the
+statistics pooling) runs once over the file, in tiles of about a minute with a few seconds of context on
+each side, and each chunk pools its speakers from its slice of the file's frame maps. A chunk's slice
+equals what the trunk gives the chunk alone except for what the network sees beyond the chunk (context
+from neighbouring audio, per-input feature normalisation and CAM++'s global context), so embeddings
+differ slightly from the exact mode; the dev-set DER of both is in ``benchmarks/der.py``'s output.
+Requires chunk starts and the tile layout to fall on the trunk's frame grid.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .embedding import Hook, SpeakerEmbedding, crop_chunks, speaker_masks
+from .embedding import Hook, SpeakerEmbedding, speaker_masks
 from .windows import SlidingWindow, Windowed
 
-DEFAULT_BLOCK_SECONDS = 60.0
+DEFAULT_TILE_SECONDS = 60.0
+MARGIN_SECONDS = 2.0  # context on each side of a tile (CAM++'s convolutions see about +-2 s)
+POOL_GROUP = 32  # chunks pooled per call: bounds the copied frame slices
+
+
+@dataclass(frozen=True)
+class TrunkGrid:
+    """The file's trunk frames, cut into tiles, and where each chunk's frames lie (all in trunk frames)."""
+
+    hop: int  # samples per trunk frame
+    tile: int  # frames per tile
+    margin: int  # context frames on each side of a tile
+    chunk_step: int  # frames between consecutive chunk starts
+    chunk_width: int  # frames of one chunk
+    num_chunks: int
+
+    def chunk_frames(self, first: int, last: int) -> tuple[int, int]:
+        """[start, end) frames covered by chunks ``first`` .. ``last - 1``."""
+        return first * self.chunk_step, (last - 1) * self.chunk_step + self.chunk_width
+
+    @property
+    def num_frames(self) -> int:
+        return self.chunk_frames(0, self.num_chunks)[1]
+
+    @property
+    def num_tiles(self) -> int:
+        return math.ceil(self.num_frames / self.tile)
+
+    def tiles_of(self, start: int, end: int) -> range:
+        """Tiles holding frames ``start`` .. ``end - 1``."""
+        return range(start // self.tile, math.ceil(end / self.tile))
+
+    def chunks_ending_by(self, frame: int) -> int:
+        """How many leading chunks end at or before ``frame``."""
+        if frame < self.chunk_width:
+            return 0
+        return min(self.num_chunks, (frame - self.chunk_width) // self.chunk_step + 1)
 
 
 def supports_shared_trunk(model: SpeakerEmbedding, chunks: SlidingWindow) -> bool:
@@ -32,9 +72,16 @@ def supports_shared_trunk(model: SpeakerEmbedding, chunks: SlidingWindow) -> boo
                for value in (chunks.start, chunks.step, chunks.duration))
 
 
-def chunks_per_block(chunks: SlidingWindow, block_seconds: float = DEFAULT_BLOCK_SECONDS) -> int:
-    """How many consecutive chunks one trunk block of about ``block_seconds`` covers."""
-    return max(1, int((block_seconds - chunks.duration) / chunks.step) + 1)
+def trunk_grid(model: SpeakerEmbedding, chunks: SlidingWindow, num_chunks: int,
+               tile_seconds: float = DEFAULT_TILE_SECONDS) -> TrunkGrid:
+    """The frame layout of a file of ``num_chunks`` chunks (chunk positions must be on the frame grid)."""
+    if not supports_shared_trunk(model, chunks) or chunks.start != 0:
+        raise ValueError("chunk positions are not on the embedding trunk's frame grid")
+    hop = int(model.network.trunk_hop)
+    frames = lambda seconds: max(1, round(seconds * model.sample_rate / hop))  # noqa: E731
+    return TrunkGrid(hop=hop, tile=frames(tile_seconds), margin=frames(MARGIN_SECONDS),
+                     chunk_step=frames(chunks.step), chunk_width=_num_trunk_frames(model, frames(chunks.duration) * hop),
+                     num_chunks=num_chunks)
 
 
 def trunk_masks(model: SpeakerEmbedding, segmentations: Windowed, exclude_overlap: bool) -> torch.Tensor:
@@ -47,26 +94,36 @@ def trunk_masks(model: SpeakerEmbedding, segmentations: Windowed, exclude_overla
     return torch.from_numpy(speaker_masks(data, exclude_overlap, min_num_frames))
 
 
-def block_frames(model: SpeakerEmbedding, waveform: torch.Tensor, chunks: SlidingWindow, first: int,
-                 last: int) -> torch.Tensor:
-    """Trunk frame maps (features, time) of the audio under chunks ``first`` .. ``last - 1``."""
-    block = SlidingWindow(start=chunks.start + first * chunks.step,
-                          duration=chunks.duration + (last - 1 - first) * chunks.step, step=chunks.step)
-    audio = crop_chunks(waveform, Windowed(np.zeros(1), block), model.sample_rate)  # (1, 1, samples)
+def tile_frames(model: SpeakerEmbedding, waveform: torch.Tensor, grid: TrunkGrid, index: int) -> torch.Tensor:
+    """(features, frames) trunk output of tile ``index``, computed with ``grid.margin`` frames of context on
+    each side inside the chunks' span (zeros past the end of the file, as in the last chunk's padding)."""
+    first, last = index * grid.tile, min((index + 1) * grid.tile, grid.num_frames)
+    start = max(0, first - grid.margin) * grid.hop
+    # context past the last chunk would be zeros, which shift the per-input feature normalisation: none
+    stop = (last + (grid.margin if last < grid.num_frames else 1)) * grid.hop
+    waveform = torch.as_tensor(waveform).reshape(-1)
+    audio = waveform[start:min(stop, waveform.shape[0])]
+    audio = F.pad(audio, (0, stop - start - audio.shape[0]))
     with torch.inference_mode():
-        return model.network.trunk(audio.to(model.device, torch.float32))[0]
+        frames = model.network.trunk(audio.reshape(1, 1, -1).to(model.device, torch.float32))[0]
+    offset = first - start // grid.hop
+    if frames.shape[1] < offset + last - first:
+        raise ValueError(f"the trunk gave {frames.shape[1]} frames for a tile that needs {offset + last - first}")
+    return frames[:, offset:offset + last - first]
 
 
-def pool_block(model: SpeakerEmbedding, frames: torch.Tensor, masks: torch.Tensor,
-               chunks: SlidingWindow) -> np.ndarray:
-    """(n, S, D) embeddings of the n chunks of a block from its frame maps and their (n, S, F) masks."""
-    step_frames = round(chunks.step * model.sample_rate / model.network.trunk_hop)
-    width = _num_trunk_frames(model, round(chunks.duration * model.sample_rate))
+def pool_chunks(model: SpeakerEmbedding, grid: TrunkGrid, tiles: MutableMapping[int, torch.Tensor],
+                masks: torch.Tensor, first: int) -> np.ndarray:
+    """(n, S, D) embeddings of the n chunks from ``first`` with (n, S, F) ``masks``, pooled from the
+    computed ``tiles`` (index -> frames). NaN rows for speakers without active frames."""
+    start, end = grid.chunk_frames(first, first + len(masks))
+    pieces = [tiles[k][:, max(start - k * grid.tile, 0):end - k * grid.tile] for k in grid.tiles_of(start, end)]
+    span = torch.cat(pieces, dim=1) if len(pieces) > 1 else pieces[0]
+    windows = span.unfold(1, grid.chunk_width, grid.chunk_step).permute(1, 0, 2)  # (n, features, width)
     with torch.inference_mode():
-        pieces = torch.stack([frames[:, i * step_frames:i * step_frames + width] for i in range(len(masks))])
-        pooled = model.network.pool(pieces, masks.to(model.device, torch.float32)).float().cpu().numpy()
+        pooled = model.network.pool(windows.contiguous(), masks.to(model.device, torch.float32))
     active = (masks != 0).any(dim=2).numpy()
-    return np.where(active[:, :, None], pooled, np.nan).astype(np.float32)
+    return np.where(active[:, :, None], pooled.float().cpu().numpy(), np.nan).astype(np.float32)
 
 
 def shared_trunk_embeddings(
@@ -74,26 +131,32 @@ def shared_trunk_embeddings(
     waveform: torch.Tensor,
     binarized_segmentations: Windowed,
     exclude_overlap: bool,
-    block_seconds: float = DEFAULT_BLOCK_SECONDS,
+    tile_seconds: float = DEFAULT_TILE_SECONDS,
     hook: Hook | None = None,
 ) -> np.ndarray:
-    """(C, S, D) embeddings of every (chunk, local speaker), like ``chunk_embeddings`` but one trunk pass
-    per block of about ``block_seconds`` of consecutive chunks. NaN rows for inactive speakers."""
-    chunks = binarized_segmentations.window
-    if not supports_shared_trunk(model, chunks):
-        raise ValueError("chunk positions are not on the embedding trunk's frame grid")
+    """(C, S, D) embeddings of every (chunk, local speaker), like ``chunk_embeddings`` but from one trunk
+    pass over the file, tile by tile (tiles no active chunk needs are skipped). NaN rows for inactive speakers."""
     num_chunks, _, num_speakers = np.asarray(binarized_segmentations.data).shape
+    grid = trunk_grid(model, binarized_segmentations.window, num_chunks, tile_seconds)
     output = np.full((num_chunks, num_speakers, model.dimension), np.nan, dtype=np.float32)
     masks = trunk_masks(model, binarized_segmentations, exclude_overlap)
-    active_chunks = (masks != 0).any(dim=2).any(dim=1).numpy()
-    groups = _active_groups(active_chunks, chunks_per_block(chunks, block_seconds))
+    active = np.flatnonzero((masks != 0).any(dim=2).any(dim=1).numpy())
+    tiles: dict[int, torch.Tensor] = {}
     if hook is not None:
-        hook("embeddings", None, total=len(groups), completed=0)
-    for completed, (first, last) in enumerate(groups, start=1):
-        frames = block_frames(model, waveform, chunks, first, last)
-        output[first:last] = pool_block(model, frames, masks[first:last], chunks)
+        hook("embeddings", None, total=num_chunks, completed=0)
+    for group in range(0, num_chunks, POOL_GROUP):
+        here = active[(active >= group) & (active < group + POOL_GROUP)]
+        if len(here):
+            first, last = int(here[0]), int(here[-1]) + 1
+            start, end = grid.chunk_frames(first, last)
+            for index in [k for k in tiles if (k + 1) * grid.tile <= start]:
+                del tiles[index]
+            for index in grid.tiles_of(start, end):
+                if index not in tiles:
+                    tiles[index] = tile_frames(model, waveform, grid, index)
+            output[first:last] = pool_chunks(model, grid, tiles, masks[first:last], first)
         if hook is not None:
-            hook("embeddings", output[first:last], total=len(groups), completed=completed)
+            hook("embeddings", None, total=num_chunks, completed=min(num_chunks, group + POOL_GROUP))
     return output
 
 
@@ -104,20 +167,3 @@ def _num_trunk_frames(model: SpeakerEmbedding, num_samples: int) -> int:
             probe = torch.zeros(1, 1, num_samples, device=model.device)
             cache[num_samples] = int(model.network.trunk(probe).shape[-1])
     return cache[num_samples]
-
-
-def _active_groups(active: np.ndarray, per_block: int) -> list[tuple[int, int]]:
-    """[first, last) ranges of at most ``per_block`` consecutive chunks covering every active chunk."""
-    groups = []
-    c = 0
-    n = len(active)
-    while c < n:
-        if not active[c]:
-            c += 1
-            continue
-        last = min(n, c + per_block)
-        while last > c and not active[last - 1]:
-            last -= 1
-        groups.append((c, last))
-        c = last
-    return groups

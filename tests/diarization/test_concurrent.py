@@ -21,10 +21,10 @@ def test_concurrent_equals_sequential(models_dir: Path, artifacts_dir: Path) -> 
     audio = load_audio(artifacts_dir / "test.wav")
     segmentations = segmenter(audio.waveform)
     embeddings = shared_trunk_embeddings(embedder, audio.waveform, segmentations, exclude_overlap=True,
-                                         block_seconds=20.0)
+                                         tile_seconds=4.0)
     calls = []
     together, together_embeddings = segment_and_embed(
-        segmenter, embedder, audio.waveform, exclude_overlap=True, workers=2, block_seconds=20.0,
+        segmenter, embedder, audio.waveform, exclude_overlap=True, workers=2, tile_seconds=4.0,
         hook=lambda *args, **kwargs: calls.append(kwargs))
     assert together.window == segmentations.window
     assert np.array_equal(together.data, segmentations.data)

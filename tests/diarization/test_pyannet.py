@@ -134,3 +134,22 @@ def test_cuda_matches_cpu(checkpoint_path, model):
     x = torch.randn(2, 1, 160000, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         torch.testing.assert_close(gpu(x.cuda()).cpu(), model(x), atol=1e-3, rtol=1e-3)
+
+
+@pytest.mark.parametrize("count, step, tail", [(1, 40000, 0), (7, 40000, 12345), (5, 16000, 0)])
+def test_forward_windows_equals_forward_on_each_window(model, count, step, tail):
+    torch.manual_seed(count)
+    span = torch.randn(1, (count - 1) * step + model.chunk_samples + tail) * 0.3 + 0.05  # a DC offset too
+    windows = torch.stack([span[:, i * step:i * step + model.chunk_samples] for i in range(count)])
+    with torch.inference_mode():
+        expected, got = model(windows), model.forward_windows(span, count, step)
+    assert got.shape == expected.shape
+    assert (got - expected).abs().max() < 1e-3
+    assert torch.equal(got.argmax(-1), expected.argmax(-1))
+
+
+def test_forward_windows_rejects_off_grid_steps_and_short_spans(model):
+    with pytest.raises(ValueError, match="stride"):
+        model.forward_windows(torch.zeros(1, 200000), 2, 40001)
+    with pytest.raises(ValueError, match="shorter"):
+        model.forward_windows(torch.zeros(1, 180000), 2, 40000)

@@ -190,3 +190,19 @@ def test_speaker_count_averages_and_rounds_half_to_even():
     np.testing.assert_array_equal(count.data[:, 0], [1, 2, 2, 2, 3, 0])
     data[1, 0, :] = 0  # frame 1 averages 0.5 -> 0 (half to even)
     assert speaker_count(Windowed(data, chunks), frames).data[1, 0] == 0
+
+
+def test_shared_sinc_segmentation_equals_per_chunk(models_dir, dev_dir):
+    """Sharing the sinc convolution across chunks (fast mode) gives the same hard scores, tail included."""
+    model = load_segmentation_model(models_dir / "segmentation-3.0" / "pytorch_model.bin")
+    plain = Segmenter(model, step=2.5)
+    shared = Segmenter(model, step=2.5, share_sinc=True, batch_size=4)
+    assert shared.share_sinc and not Segmenter(model, step=2.5001, share_sinc=True).share_sinc
+    audio, rate = sf.read(dev_dir / "pyannote_sample" / "sample.wav", dtype="float32")
+    waveforms = [torch.from_numpy(audio)[None, :rate * 37 + 4321], torch.from_numpy(audio)[None, :rate * 3]]
+    expected = plain.segment_many(waveforms)
+    got = shared.segment_many(waveforms)
+    for a, b in zip(expected, got):
+        assert a.data.shape == b.data.shape
+        assert np.mean(a.data != b.data) < 1e-3
+    np.testing.assert_array_equal(shared.infer_range(waveforms[0], 2, 9), got[0].data[2:9])
