@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,23 @@ def make_batch(folder: Path, files: int, seconds: float) -> Path:
     return manifest
 
 
+def start_ray(workers: int, attempts: int = 3) -> None:
+    """A local Ray of ``workers`` CPUs. Ray gives its raylet a fixed 30 s to register; on a busy machine
+    (and pinned to one core) that can run out, so a failed start is retried from scratch."""
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+            return
+        except Exception as error:  # noqa: BLE001 - Ray raises a bare Exception on a startup timeout
+            ray.shutdown()
+            if attempt == attempts or "timed out during startup" not in str(error):
+                raise
+            print(f"ray start failed ({error}); retrying ({attempt}/{attempts})", file=sys.stderr, flush=True)
+            time.sleep(5)
+
+
 def child(workers: int, manifest: str, output: str, models: str) -> None:
     """One configuration: a local Ray of ``workers`` CPUs, ``workers`` actors per stage."""
     import ray
@@ -54,7 +72,7 @@ def child(workers: int, manifest: str, output: str, models: str) -> None:
     from jobs.plan import JobOptions
 
     export_code_path()
-    ray.init(num_cpus=workers, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    start_ray(workers)
     report = run_job(JobOptions(manifest, output, run_date="2026-01-01", models=models, segmentation_actors=workers,
                                 embedding_actors=workers, shard_size=10, batch_files=2, progress=False))
     ray.shutdown()
