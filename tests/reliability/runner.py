@@ -8,17 +8,19 @@ import multiprocessing
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from .corpus import Case, evaluate
+from .checks import evaluate
+from .corpus import Case
 
 
 def _child(connection: Any, cases: Sequence[Case], models: str | None, diarize: Collection[str],
            function: Callable[..., dict[str, Any]]) -> None:
-    import torch
-
-    torch.set_num_threads(1)
     pipeline = None
     if models and diarize:
+        import torch
+
         from diarization.pipeline import Pipeline
+
+        torch.set_num_threads(1)
 
         pipeline = Pipeline.from_pretrained(models, device="cpu")
     connection.send(("ready", -1, None))

@@ -167,7 +167,8 @@ def test_credentials_stay_out_of_error_messages(tmp_path: Path, s3_bucket: str, 
 def test_locked_permission_cases_really_lock(tmp_path: Path, locked_dir: Path) -> None:
     """The corpus' permission cases are read as an unprivileged user when the tests run as root (where
     permissions would not bite); the loader then sees the real denial."""
-    from .corpus import Case, outcome_of
+    from .checks import outcome_of
+    from .corpus import Case
 
     locked = locked_dir / "probe.wav"
     locked.write_bytes(encode(__import__("numpy").zeros(1600, "float32"), 16000))
