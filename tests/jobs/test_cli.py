@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,11 @@ def test_ray_job_submit(ray_cluster: dict[str, Any], tmp_path: Path, audio_dir: 
                "python", "-m", "jobs", "run", str(manifest), "--output", str(output), "--models", str(models_dir),
                "--run-date", "2026-11-26"]
     env = {**os.environ, "RAY_AUTH_MODE": "token"}  # local Ray clusters use token authentication
-    submitted = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300)
+    for _ in range(20):  # the dashboard's job agent starts a while after ray.init on a busy machine
+        submitted = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300)
+        if "No available agent to submit job" not in submitted.stderr:
+            break
+        time.sleep(3)
     assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-3000:]
     assert "files: 3 ok, 1 failed, 0 skipped" in submitted.stdout
     assert Output(str(output), "2026-11-26").dataset("status").count_rows() == 4
