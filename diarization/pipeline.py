@@ -16,6 +16,7 @@ import json
 import math
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,11 @@ def clustering_for(models: ModelSet) -> Clustering:
 def on_grid(seconds: float, sample_rate: int, grid_samples: int) -> float:
     """``seconds`` rounded to the nearest positive multiple of ``grid_samples`` samples."""
     return max(1, round(seconds * sample_rate / grid_samples)) * grid_samples / sample_rate
+
+
+def weights_file(path: Path) -> Path:
+    """The checkpoint file of a model given as a file or as a folder holding ``pytorch_model.bin``."""
+    return path if path.is_file() else path / "pytorch_model.bin"
 
 
 def default_device() -> torch.device:
@@ -120,9 +126,8 @@ class Pipeline:
         """Stable id of the models and parameters: equal fingerprints give equal outputs."""
         if not hasattr(self, "_fingerprint"):
             parts = {
-                "segmentation": sha256_of(self.models.segmentation),
-                "embedding": sha256_of(self.models.embedding) if self.models.embedding.is_file() else
-                sha256_of(self.models.embedding / "pytorch_model.bin"),
+                "segmentation": sha256_of(weights_file(self.models.segmentation)),
+                "embedding": sha256_of(weights_file(self.models.embedding)),
                 "plda": [sha256_of(p) for p in sorted(self.models.plda.glob("*.npz"))] if self.models.plda else None,
                 "params": self.models.params, "options": self.models.options, "mode": self.mode,
                 "step": self.segmenter.step,

@@ -21,6 +21,7 @@ from torch import nn
 from ..checkpoint import load_checkpoint
 from ..errors import ModelLoadError
 from ..features import WESPEAKER_FBANK, Fbank, FbankOptions
+from .fusion import fold_batchnorm
 from .pooling import statistics_pooling
 
 # hyper-parameters pyannote stores for WeSpeaker models, with the defaults of its model class
@@ -55,9 +56,16 @@ class _BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out.add_(self.shortcut(x)), inplace=True)
+
+    def fuse_batchnorm(self) -> None:
+        """Fold the batch norms into the convolutions before them (inference only, in place)."""
+        self.conv1, self.bn1 = fold_batchnorm(self.conv1, self.bn1), nn.Identity()
+        self.conv2, self.bn2 = fold_batchnorm(self.conv2, self.bn2), nn.Identity()
+        if len(self.shortcut):
+            self.shortcut = nn.Sequential(fold_batchnorm(self.shortcut[0], self.shortcut[1]))
 
 
 class _ResNet(nn.Module):
@@ -114,6 +122,16 @@ class WeSpeakerResNet34(nn.Module):
     def trunk_hop(self) -> int:
         """Samples between consecutive trunk frames (fbank shift x the ResNet's time stride of 8)."""
         return self.fbank.options.window_shift * 8
+
+    def fuse_batchnorm(self) -> "WeSpeakerResNet34":
+        """Fold every batch norm into the convolution before it (inference only, in place): the same
+        embeddings up to float rounding, one pass less over every feature map (the fast mode uses it)."""
+        resnet = self.resnet
+        resnet.conv1, resnet.bn1 = fold_batchnorm(resnet.conv1, resnet.bn1), nn.Identity()
+        for index in (1, 2, 3, 4):
+            for block in getattr(resnet, f"layer{index}"):
+                block.fuse_batchnorm()
+        return self
 
     def trunk(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, 2560, frames) mask-independent frame maps."""

@@ -117,6 +117,16 @@ def recorded_results(community1, artifacts_dir) -> dict[str, DiarizationResult]:
     return results
 
 
+def test_fast_mode_on_a_community1_folder(community1, artifacts_dir) -> None:
+    """The fast mode works with the WeSpeaker ResNet34 too: chunk step on its trunk's 80 ms frame grid."""
+    fast = Pipeline(community1.models, device="cpu", mode="fast")
+    assert fast.segmenter.step == pytest.approx(2.48) and fast.segmenter.share_sinc
+    assert fast.versions["mode"] == "fast" and fast.fingerprint != community1.fingerprint
+    result = fast(artifacts_dir / "test.wav")
+    assert result.num_speakers >= 1 and len(result.speaker_diarization) > 0
+    assert result.duration == pytest.approx(community1.load(artifacts_dir / "test.wav").duration)
+
+
 def test_community1_folder_is_used(community1) -> None:
     assert community1.models.name == "community-1"
     assert community1.versions["clustering"] == "VBxClustering"

@@ -124,3 +124,12 @@ def test_load_errors(checkpoint, tmp_path) -> None:
     (tmp_path / "junk.bin").write_bytes(pickle.dumps([1, 2]))
     with pytest.raises(ModelLoadError):
         load_wespeaker_resnet34(tmp_path / "junk.bin")
+
+
+def test_fused_batchnorm_gives_the_same_embeddings(checkpoint, waveforms, golden) -> None:
+    fused = load_wespeaker_resnet34(checkpoint).fuse_batchnorm()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    with torch.inference_mode():
+        got = fused.pool(fused.trunk(waveforms)).numpy()
+    assert cosine(got, golden["plain"]).min() >= MIN_COSINE
+    assert centered_cosine(got, golden["plain"]).min() >= MIN_COSINE
