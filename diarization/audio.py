@@ -168,6 +168,12 @@ class _Reader:
             return b""
 
     def readinto(self, buffer: Any) -> int:
+        if hasattr(self.raw, "readinto"):  # local files: no intermediate copy
+            try:
+                return self.raw.readinto(buffer) or 0
+            except Exception as error:  # noqa: BLE001
+                self._failed(error)
+                return 0
         data = self.read(len(buffer))
         buffer[:len(data)] = data
         return len(data)
