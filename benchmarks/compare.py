@@ -29,7 +29,7 @@ scored, UEM where given, as benchmarks/der.py), plus the real community-1 RTTMs 
 ``shared/reference/community-1-artifacts`` where those recordings are dev files.
 
     nice -n 19 python3 benchmarks/compare.py [--systems ours-fast,senko] [--sizes 30s,10m] [--der]
-        [--workdir DIR] [--json OUT] [--timeout S]
+        [--reference-sizes 30s,10m] [--repeat N] [--workdir DIR] [--json OUT] [--timeout S]
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,60 +52,40 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks.compare_inputs import DEFAULT_SIZES, DEV, SHARED, SIZES, build_inputs, make_community1  # noqa: E402
+from benchmarks.compare_report import Run, System, keep_best, print_headline, print_input_table  # noqa: E402
 
 CHILD = REPO / "benchmarks" / "compare_child.py"
 ARTIFACTS = SHARED / "reference" / "community-1-artifacts"
 
 
-@dataclass(frozen=True)
-class System:
-    """How to run one system: its child runner, interpreter and model folder."""
-
-    name: str
-    label: str
-    runner: str
-    python: str
-    models: str | None
-
-
-@dataclass
-class Run:
-    """One system on one input (or on the dev set): what its process reported, and its peak memory."""
-
-    system: str
-    input: str
-    ok: bool = False
-    error: str = ""
-    load: dict[str, Any] = field(default_factory=dict)
-    files: list[dict[str, Any]] = field(default_factory=list)
-    peak_rss_mb: float = 0.0
-    process_s: float = 0.0
-
-    @property
-    def total_s(self) -> float:
-        return sum(f["total_s"] for f in self.files)
-
-    @property
-    def audio_s(self) -> float:
-        return sum(f["audio_s"] for f in self.files)
-
-
 def make_systems(args: argparse.Namespace, default_models: str, community1: str | None) -> dict[str, System]:
     """The five systems; ``community1`` is None when no selected system needs that folder."""
     return {
-        "ours-fast": System("ours-fast", "ours fast (seg-3.0 + CAM++)", "ours-fast", sys.executable, default_models),
-        "ours-exact": System("ours-exact", "ours exact (seg-3.0 + CAM++)", "ours-exact", sys.executable,
-                             default_models),
-        "ours-exact-c1": System("ours-exact-c1", "ours exact (community-1*)", "ours-exact", sys.executable,
-                                community1),
-        "reference": System("reference", "pyannote 4.0.7 (community-1*)", "reference", args.reference_python,
-                            community1),
+        "ours-fast": System(
+            "ours-fast", "ours fast (seg-3.0 + CAM++)", "ours-fast", sys.executable, default_models
+        ),
+        "ours-exact": System(
+            "ours-exact", "ours exact (seg-3.0 + CAM++)", "ours-exact", sys.executable, default_models
+        ),
+        "ours-exact-c1": System(
+            "ours-exact-c1", "ours exact (community-1*)", "ours-exact", sys.executable, community1
+        ),
+        "reference": System(
+            "reference", "pyannote 4.0.7 (community-1*)", "reference", args.reference_python, community1
+        ),
         "senko": System("senko", "senko 0.2.2 (torch fbank)", "senko", args.senko_python, None),
     }
 
 
-def run_child(system: System, files: list[Path], out_dir: Path, warmup: Path | None, timeout: float | None,
-              env: dict[str, str], input_name: str) -> Run:
+def run_child(
+    system: System,
+    files: list[Path],
+    out_dir: Path,
+    warmup: Path | None,
+    timeout: float | None,
+    env: dict[str, str],
+    input_name: str,
+) -> Run:
     """Run ``system`` on ``files`` in a fresh process; its peak RSS comes from ``os.wait4``."""
     command = [system.python, "-W", "ignore", str(CHILD), system.runner, "--out-dir", str(out_dir)]
     if system.models:
@@ -135,74 +115,23 @@ def run_child(system: System, files: list[Path], out_dir: Path, warmup: Path | N
     run.ok = process.returncode == 0 and len(run.files) == len(files)
     if not run.ok:
         killed = timer is not None and process.returncode < 0
-        run.error = (f"timed out after {timeout:g} s" if killed else
-                     f"exit {process.returncode}: {error_text.strip()[-600:]}")
+        run.error = (
+            f"timed out after {timeout:g} s"
+            if killed
+            else f"exit {process.returncode}: {error_text.strip()[-600:]}"
+        )
     return run
 
 
-def _fmt(value: float | None, width: int, digits: int = 2) -> str:
-    return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
-
-
-STAGE_COLUMNS = ("decode", "segmentation", "embeddings", "segmentation+embeddings", "clustering", "writing", "other")
-
-
-def stage_row(stages: dict[str, float]) -> list[float | None]:
-    """Stage seconds in column order; seg+emb is always filled (the sum, or the joint stage)."""
-    joint = stages.get("segmentation+embeddings")
-    if joint is None and ("segmentation" in stages or "embeddings" in stages):
-        joint = stages.get("segmentation", 0.0) + stages.get("embeddings", 0.0)
-    return [stages.get("decode"), stages.get("segmentation"), stages.get("embeddings"), joint,
-            stages.get("clustering"), stages.get("writing"), stages.get("other")]
-
-
-def print_input_table(name: str, runs: list[Run], systems: dict[str, System]) -> None:
-    """One table per input: every system's timing, ratios, stages, memory."""
-    spec = SIZES[name]
-    print(f"\n== {spec.label} ==")
-    print(f"{'system':<31}{'total s':>9}{'RTF':>8}{'x ref':>7}{'x senko':>8} |{'decode':>7}{'seg':>8}{'emb':>8}"
-          f"{'seg+emb':>8}{'clust':>7}{'write':>6}{'other':>6} |{'peak RSS MB':>12}{'load s':>7}{'warm s':>7}")
-    by_system = {run.system: run for run in runs}
-    ref = by_system.get("reference")
-    senko = by_system.get("senko")
-    for run in runs:
-        label = systems[run.system].label
-        if not run.ok:
-            print(f"{label:<31} FAILED: {run.error.splitlines()[-1] if run.error else '?'}")
-            continue
-        total, audio = run.total_s, run.audio_s
-        x_ref = ref.total_s / total if ref is not None and ref.ok else None
-        x_senko = senko.total_s / total if senko is not None and senko.ok else None
-        stages = stage_row(run.files[0]["stages_s"])
-        print(f"{label:<31}{total:>9.2f}{total / audio:>8.4f}{_fmt(x_ref, 7)}{_fmt(x_senko, 8)} |"
-              + "".join(_fmt(v, w) for v, w in zip(stages, (7, 8, 8, 8, 7, 6, 6)))
-              + f" |{run.peak_rss_mb:>12.0f}{run.load.get('load_s', 0):>7.1f}{run.load.get('warmup_s', 0):>7.1f}")
-
-
-def print_headline(runs: list[Run], sizes: list[str], systems: dict[str, System]) -> None:
-    """Systems x inputs: speed-up vs the reference / vs senko (same run), and RTF."""
-    cell = {(r.system, r.input): r for r in runs if r.ok}
-    print("\n== speed-up, same run: x faster than the reference / than senko (RTF on this CPU) ==")
-    print(f"{'system':<31}" + "".join(f"{s:>24}" for s in sizes))
-    for name in systems:
-        if not any((name, s) in cell for s in sizes):
-            continue
-        parts = []
-        for size in sizes:
-            run = cell.get((name, size))
-            if run is None:
-                parts.append(f"{'-':>24}")
-                continue
-            ref, senko = cell.get(("reference", size)), cell.get(("senko", size))
-            x_ref = f"{ref.total_s / run.total_s:.2f}" if ref else "-"
-            x_senko = f"{senko.total_s / run.total_s:.2f}" if senko else "-"
-            parts.append(f"{x_ref + ' / ' + x_senko + ' (' + format(run.total_s / run.audio_s, '.3f') + ')':>24}")
-        print(f"{systems[name].label:<31}" + "".join(parts))
-
-
-def run_der(systems: dict[str, System], names: list[str], work: Path, timeout: float | None,
-            env: dict[str, str], warmup: Path) -> dict[str, Any]:
-    """Dev-set DER of ``names`` (one process each over all dev files) and of the recorded community-1 RTTMs."""
+def run_der(
+    systems: dict[str, System],
+    names: list[str],
+    work: Path,
+    timeout: float | None,
+    env: dict[str, str],
+    warmup: Path,
+) -> dict[str, Any]:
+    """Dev-set DER of ``names`` (one process each over all dev files) and of recorded community-1 RTTMs."""
     from benchmarks.compare_der import load_dev, recorded_community1, score_folder
 
     dev = load_dev(DEV)
@@ -217,18 +146,27 @@ def run_der(systems: dict[str, System], names: list[str], work: Path, timeout: f
             continue
         result = score_folder(dev, work / "der" / name)
         groups = ", ".join(f"{g} {d:.1f}" for g, d in result.groups.items())
-        print(f"{systems[name].label:<31} DER {result.der:6.2f}%  speaker-count errors {result.speaker_count_errors}"
-              f"/{len(result.files)}  (RTF {run.total_s / run.audio_s:.3f})  [{groups}]", flush=True)
+        print(
+            f"{systems[name].label:<31} DER {result.der:6.2f}%  "
+            f"speaker-count errors {result.speaker_count_errors}/{len(result.files)}  "
+            f"(RTF {run.total_s / run.audio_s:.3f})  [{groups}]",
+            flush=True,
+        )
         report[name] = {**asdict(result), "rtf": run.total_s / run.audio_s}
     recorded, lines = recorded_community1(dev, ARTIFACTS)
     print("real community-1 (recorded RTTMs, shared/reference/community-1-artifacts):")
     for line in lines:
         print(f"  {line}")
     if recorded is None:
-        print("  -> none of the recorded files is a dev recording: the reference's own dev DER is not known here")
+        print(
+            "  -> none of the recorded files is a dev recording: "
+            "the reference's own dev DER is not known here"
+        )
     else:
-        print(f"  -> DER {recorded.der:.2f}% on {len(recorded.files)} file(s): "
-              + ", ".join(f"{u} {f['der']:.1f}" for u, f in recorded.files.items()))
+        print(
+            f"  -> DER {recorded.der:.2f}% on {len(recorded.files)} file(s): "
+            + ", ".join(f"{u} {f['der']:.1f}" for u, f in recorded.files.items())
+        )
     report["community-1-recorded"] = {"matches": lines, "score": asdict(recorded) if recorded else None}
     return report
 
@@ -245,26 +183,45 @@ def parse_list(text: str, allowed: list[str] | tuple[str, ...], what: str) -> li
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     all_systems = ["ours-fast", "ours-exact", "ours-exact-c1", "reference", "senko"]
     parser.add_argument("--systems", default=",".join(all_systems), help="comma-separated, or none")
-    parser.add_argument("--sizes", default=",".join(DEFAULT_SIZES), help=f"comma-separated of {', '.join(SIZES)}")
-    parser.add_argument("--reference-sizes", default="30s,10m", help="inputs the reference runs on ('all': every size)")
-    parser.add_argument("--der", action="store_true", help="also score ours-fast, ours-exact, senko on the dev set")
+    parser.add_argument(
+        "--sizes", default=",".join(DEFAULT_SIZES), help=f"comma-separated of {', '.join(SIZES)}"
+    )
+    parser.add_argument(
+        "--reference-sizes", default="30s,10m", help="inputs the reference runs on ('all': every size)"
+    )
+    parser.add_argument(
+        "--der", action="store_true", help="also score ours-fast, ours-exact, senko on the dev set"
+    )
     parser.add_argument("--models", help="our default model set (default: found as `diarize file` finds it)")
     parser.add_argument("--workdir", help="keep (and reuse) inputs, community-1 folder and RTTMs here")
     parser.add_argument("--json", help="write every figure to this JSON file")
     parser.add_argument("--timeout", type=float, help="seconds allowed to each process")
-    parser.add_argument("--warmup", action=argparse.BooleanOptionalAction, default=True,
-                        help="diarize a 10 s clip before timing (default on)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every (system, input) N times, keep the fastest"
+    )
+    parser.add_argument(
+        "--warmup",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="diarize a 10 s clip before timing (default on)",
+    )
     parser.add_argument("--reference-python", default="/tmp/pyannote-ref/bin/python")
-    parser.add_argument("--senko-python", default=os.environ.get("SENKO_VENV", "/tmp/senko-venv") + "/bin/python")
+    parser.add_argument(
+        "--senko-python", default=os.environ.get("SENKO_VENV", "/tmp/senko-venv") + "/bin/python"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated WeSpeaker weights")
     args = parser.parse_args()
 
     names = parse_list(args.systems, all_systems, "system")
     sizes = parse_list(args.sizes, list(SIZES), "size")
-    reference_sizes = sizes if args.reference_sizes == "all" else parse_list(args.reference_sizes, list(SIZES), "size")
+    reference_sizes = (
+        sizes if args.reference_sizes == "all" else parse_list(args.reference_sizes, list(SIZES), "size")
+    )
     if args.models is None:
         from diarization.pretrained import resolve_model_set
 
@@ -275,46 +232,87 @@ def main() -> int:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     started = time.time()
     load_before = os.getloadavg()
-    print(f"this CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {load_before[0]:.2f} at start; niceness {os.nice(0)}; work folder {work}")
+    print(
+        f"this CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"load average {load_before[0]:.2f} at start; niceness {os.nice(0)}; work folder {work}"
+    )
 
     paths, warmup = build_inputs(work / "inputs", sizes)
     needs_c1 = any(n in names for n in ("ours-exact-c1", "reference"))
-    community1 = str(make_community1(work / "community-1", args.reference_python, args.seed)) if needs_c1 else None
+    community1 = (
+        str(make_community1(work / "community-1", args.reference_python, args.seed)) if needs_c1 else None
+    )
     systems = make_systems(args, args.models, community1)
-    print(f"default set: {args.models}" + (f"; community-1 folder: {community1} (generated WeSpeaker weights, "
-                                          f"seed {args.seed})" if community1 else ""))
+    print(
+        f"default set: {args.models}"
+        + (
+            f"; community-1 folder: {community1} (generated WeSpeaker weights, seed {args.seed})"
+            if community1
+            else ""
+        )
+    )
 
     runs: list[Run] = []
     for size in sizes:
-        per_input: list[Run] = []
-        for name in names:
-            if name == "reference" and size not in reference_sizes:
-                continue
-            print(f"  running {name} on {size} ...", end=" ", flush=True)
-            run = run_child(systems[name], [paths[size]], work / "rttm" / size / name,
-                            warmup if args.warmup else None, args.timeout, env, size)
-            print(f"{run.total_s:.1f} s" if run.ok else "FAILED", flush=True)
-            per_input.append(run)
+        best: dict[str, Run] = {}
+        for round_ in range(1, args.repeat + 1):  # rounds over all systems: drifting load hits each alike
+            for name in names:
+                if name == "reference" and size not in reference_sizes:
+                    continue
+                print(f"  running {name} on {size} ({round_}/{args.repeat}) ...", end=" ", flush=True)
+                run = run_child(
+                    systems[name],
+                    [paths[size]],
+                    work / "rttm" / size / name,
+                    warmup if args.warmup else None,
+                    args.timeout,
+                    env,
+                    size,
+                )
+                print(f"{run.total_s:.1f} s" if run.ok else "FAILED", flush=True)
+                best[name] = keep_best(best.get(name), run)
+        per_input = list(best.values())
         runs += per_input
         print_input_table(size, per_input, systems)
     if runs:
         print_headline(runs, sizes, systems)
-        print("* community-1 with GENERATED WeSpeaker weights (same bytes for ours-exact-c1 and the reference): "
-              "speed is the real model's, accuracy is not.\n  total = decode + diarize + write RTTM "
-              "(model load and warm-up excluded); absolute seconds are this CPU's, ratios are within this run.")
+        print(
+            "* community-1 with GENERATED WeSpeaker weights (same bytes for ours-exact-c1 and the "
+            "reference): speed is the real model's, accuracy is not.\n"
+            "  total = decode + diarize + write RTTM (model load and warm-up excluded); "
+            "absolute seconds are this CPU's, ratios are within this run.\n"
+            "  seg+emb: ours fast runs both models side by side on the CPU cores, so only their sum exists; "
+            "senko: VAD (silero) as seg, fbank + CAM++ as emb, from its timing_stats."
+        )
 
-    der = run_der(systems, [n for n in ("ours-fast", "ours-exact", "senko") if n in names], work, args.timeout,
-                  env, warmup) if args.der else None
+    der = (
+        run_der(
+            systems,
+            [n for n in ("ours-fast", "ours-exact", "senko") if n in names],
+            work,
+            args.timeout,
+            env,
+            warmup,
+        )
+        if args.der
+        else None
+    )
     load_after = os.getloadavg()
     print(f"\nload average {load_after[0]:.2f} at the end; {time.time() - started:.0f} s in all")
     if args.json:
-        report = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                              "load_average_before": load_before, "load_average_after": load_after,
-                              "python": platform.python_version()},
-                  "systems": {k: asdict(v) for k, v in systems.items() if k in names},
-                  "inputs": {s: {"path": str(paths[s]), "label": SIZES[s].label} for s in sizes},
-                  "runs": [{**asdict(r), "total_s": r.total_s, "audio_s": r.audio_s} for r in runs], "der": der}
+        report = {
+            "machine": {
+                "cpu": platform.processor() or platform.machine(),
+                "cores": os.cpu_count(),
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "python": platform.python_version(),
+            },
+            "systems": {k: asdict(v) for k, v in systems.items() if k in names},
+            "inputs": {s: {"path": str(paths[s]), "label": SIZES[s].label} for s in sizes},
+            "runs": [{**asdict(r), "total_s": r.total_s, "audio_s": r.audio_s} for r in runs],
+            "der": der,
+        }
         Path(args.json).write_text(json.dumps(report, indent=1, default=str))
         print(f"figures written to {args.json}")
     if temporary is not None:

@@ -12,6 +12,8 @@ torch fbank stand-in). Prints one ``RESULT {json}`` line after loading and one p
 
 * load record: ``load_s`` (model loading), ``warmup_s`` (a first diarization of ``--warmup``, excluded
   from every other figure), ``rss_after_load_mb``, ``rss_after_warmup_mb``;
+senko takes 16 kHz only: other rates are resampled (scipy ``resample_poly``) as part of its decode stage.
+
 * file record: ``audio_s``, ``total_s`` (decode + diarize + write RTTM, model load excluded),
   ``stages_s`` (decode, segmentation, embeddings or segmentation+embeddings when both run side by side,
   clustering = clustering + reconstruction, writing, other = time a system spent outside its named
@@ -53,8 +55,15 @@ class StageClock:
         self.ends: dict[str, float] = {}
         self.concurrent = False
 
-    def __call__(self, step: str, artifact: Any = None, *args: Any, total: int | None = None,
-                 completed: int | None = None, **kwargs: Any) -> None:
+    def __call__(
+        self,
+        step: str,
+        artifact: Any = None,
+        *args: Any,
+        total: int | None = None,
+        completed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         if total is None:
             self.ends[step] = time.perf_counter()
         elif step == "embeddings" and "segmentation" not in self.ends:
@@ -69,11 +78,18 @@ class StageClock:
         return {"segmentation": seg - start, "embeddings": emb - seg, "clustering": end - emb}
 
 
-def _file_record(path: str, audio_s: float, stages: dict[str, float], speakers: int, turns: int,
-                 source: str) -> Record:
-    return {"file": path, "audio_s": round(audio_s, 3), "total_s": round(sum(stages.values()), 4),
-            "stages_s": {k: round(v, 4) for k, v in stages.items()}, "speakers": speakers, "turns": turns,
-            "stage_source": source}
+def _file_record(
+    path: str, audio_s: float, stages: dict[str, float], speakers: int, turns: int, source: str
+) -> Record:
+    return {
+        "file": path,
+        "audio_s": round(audio_s, 3),
+        "total_s": round(sum(stages.values()), 4),
+        "stages_s": {k: round(v, 4) for k, v in stages.items()},
+        "speakers": speakers,
+        "turns": turns,
+        "stage_source": source,
+    }
 
 
 def _rttm_path(out_dir: Path, audio: str) -> Path:
@@ -95,8 +111,15 @@ def run_ours(mode: str, models: str | None, files: list[str], out_dir: Path, war
     if warmup:
         pipeline(warmup)
     warm = time.perf_counter()
-    _emit({"load_s": round(loaded - start, 3), "warmup_s": round(warm - loaded, 3), "rss_after_load_mb": rss_load,
-           "rss_after_warmup_mb": _rss_mb(), "models": pipeline.versions})
+    _emit(
+        {
+            "load_s": round(loaded - start, 3),
+            "warmup_s": round(warm - loaded, 3),
+            "rss_after_load_mb": rss_load,
+            "rss_after_warmup_mb": _rss_mb(),
+            "models": pipeline.versions,
+        }
+    )
     for path in files:
         clock = StageClock()
         t0 = time.perf_counter()
@@ -107,8 +130,16 @@ def run_ours(mode: str, models: str | None, files: list[str], out_dir: Path, war
         _rttm_path(out_dir, path).write_text(result.to_rttm(), encoding="utf-8")
         t3 = time.perf_counter()
         stages = {"decode": t1 - t0, **clock.stages(t1, t2), "writing": t3 - t2}
-        _emit(_file_record(path, audio.duration, stages, result.num_speakers, len(result.speaker_diarization),
-                           "progress hook"))
+        _emit(
+            _file_record(
+                path,
+                audio.duration,
+                stages,
+                result.num_speakers,
+                len(result.speaker_diarization),
+                "progress hook",
+            )
+        )
 
 
 # -- the reference ----------------------------------------------------------------------------------------
@@ -150,8 +181,15 @@ def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | No
     if warmup:
         pipeline(read(warmup)[0])
     warm = time.perf_counter()
-    _emit({"load_s": round(loaded - start, 3), "warmup_s": round(warm - loaded, 3), "rss_after_load_mb": rss_load,
-           "rss_after_warmup_mb": _rss_mb(), "models": {"pyannote.audio": _version("pyannote.audio")}})
+    _emit(
+        {
+            "load_s": round(loaded - start, 3),
+            "warmup_s": round(warm - loaded, 3),
+            "rss_after_load_mb": rss_load,
+            "rss_after_warmup_mb": _rss_mb(),
+            "models": {"pyannote.audio": _version("pyannote.audio")},
+        }
+    )
     for path in files:
         clock = StageClock()
         t0 = time.perf_counter()
@@ -163,10 +201,15 @@ def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | No
             output.speaker_diarization.write_rttm(rttm)
         t3 = time.perf_counter()
         # speaker counting belongs to the segmentation stage; clustering includes reconstruction
-        stages = {"decode": t1 - t0, **clock.stages(t1, t2, segmentation_end="speaker_counting"),
-                  "writing": t3 - t2}
+        stages = {
+            "decode": t1 - t0,
+            **clock.stages(t1, t2, segmentation_end="speaker_counting"),
+            "writing": t3 - t2,
+        }
         annotation = output.speaker_diarization
-        _emit(_file_record(path, duration, stages, len(annotation.labels()), len(annotation), "progress hook"))
+        _emit(
+            _file_record(path, duration, stages, len(annotation.labels()), len(annotation), "progress hook")
+        )
 
 
 # -- senko ------------------------------------------------------------------------------------------------
@@ -176,26 +219,46 @@ def run_senko(files: list[str], out_dir: Path, warmup: str | None) -> None:
     """senko 0.2.2 with benchmarks/senko_here.py's fbank; stages from senko's own ``timing_stats``."""
     sys.path.insert(0, str(REPO))
     start = time.perf_counter()
+    import senko
     import soundfile as sf
     import torch
 
-    import senko
     from benchmarks.senko_here import _fbank_list
 
     diarizer = senko.Diarizer(device="cpu", warmup=False, quiet=True)
-    diarizer.use_gpu_fbank, diarizer.torch_device, diarizer.kaldifeat_fbank = True, torch.device("cpu"), _fbank_list
+    diarizer.use_gpu_fbank, diarizer.torch_device, diarizer.kaldifeat_fbank = (
+        True,
+        torch.device("cpu"),
+        _fbank_list,
+    )
     loaded = time.perf_counter()
     rss_load = _rss_mb()
 
     def read(path: str) -> tuple[Any, int]:
+        """Mono 16 kHz: senko takes nothing else in memory, so other rates are resampled here (decode)."""
         data, rate = sf.read(path, dtype="float32", always_2d=True)
-        return data.mean(axis=1), rate
+        mono = data.mean(axis=1)
+        if rate != 16000:
+            from math import gcd
+
+            from scipy.signal import resample_poly
+
+            g = gcd(16000, rate)
+            mono = resample_poly(mono, 16000 // g, rate // g).astype("float32").clip(-1.0, 1.0)
+        return mono, 16000
 
     if warmup:
         diarizer.diarize_samples(*read(warmup))
     warm = time.perf_counter()
-    _emit({"load_s": round(loaded - start, 3), "warmup_s": round(warm - loaded, 3), "rss_after_load_mb": rss_load,
-           "rss_after_warmup_mb": _rss_mb(), "models": {"senko": _version("senko")}})
+    _emit(
+        {
+            "load_s": round(loaded - start, 3),
+            "warmup_s": round(warm - loaded, 3),
+            "rss_after_load_mb": rss_load,
+            "rss_after_warmup_mb": _rss_mb(),
+            "models": {"senko": _version("senko")},
+        }
+    )
     for path in files:
         t0 = time.perf_counter()
         samples, rate = read(path)
@@ -206,18 +269,34 @@ def run_senko(files: list[str], out_dir: Path, warmup: str | None) -> None:
         uri = Path(path).stem
         with open(_rttm_path(out_dir, path), "w", encoding="utf-8") as rttm:
             for s in segments:
-                rttm.write(f"SPEAKER {uri} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> "
-                           f"{s['speaker']} <NA> <NA>\n")
+                rttm.write(
+                    f"SPEAKER {uri} 1 {s['start']:.3f} {s['end'] - s['start']:.3f} <NA> <NA> "
+                    f"{s['speaker']} <NA> <NA>\n"
+                )
         t3 = time.perf_counter()
         timing = getattr(diarizer, "_timing_stats", {}) or {}
-        named = {"segmentation": timing.get("vad_time", 0.0),  # silero VAD on CPU
-                 "embeddings": timing.get("fbank_time", 0.0) + timing.get("embeddings_time", 0.0),
-                 "clustering": timing.get("clustering_time", 0.0)}
+        named = {
+            "segmentation": timing.get("vad_time", 0.0),  # silero VAD on CPU
+            "embeddings": timing.get("fbank_time", 0.0) + timing.get("embeddings_time", 0.0),
+            "clustering": timing.get("clustering_time", 0.0),
+        }
         # senko rounds its stage times to 10 ms; what is left (resampling, sub-segments) is "other"
-        stages = {"decode": t1 - t0, **named, "other": max(0.0, (t2 - t1) - sum(named.values())),
-                  "writing": t3 - t2}
-        _emit(_file_record(path, len(samples) / rate, stages, len({s["speaker"] for s in segments}),
-                           len(segments), "senko timing_stats (VAD = segmentation, fbank + CAM++ = embeddings)"))
+        stages = {
+            "decode": t1 - t0,
+            **named,
+            "other": max(0.0, (t2 - t1) - sum(named.values())),
+            "writing": t3 - t2,
+        }
+        _emit(
+            _file_record(
+                path,
+                len(samples) / rate,
+                stages,
+                len({s["speaker"] for s in segments}),
+                len(segments),
+                "senko timing_stats (VAD = segmentation, fbank + CAM++ = embeddings)",
+            )
+        )
 
 
 def _version(package: str) -> str:
@@ -238,10 +317,14 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], None]] = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("system", choices=sorted(RUNNERS))
     parser.add_argument("files", nargs="*")
-    parser.add_argument("--models", help="model folder (ours: default set or community-1; reference: community-1)")
+    parser.add_argument(
+        "--models", help="model folder (ours: default set or community-1; reference: community-1)"
+    )
     parser.add_argument("--out-dir", required=True, help="RTTM per file goes here")
     parser.add_argument("--warmup", help="diarize this file first, untimed")
     args = parser.parse_intermixed_args()

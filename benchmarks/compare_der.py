@@ -1,4 +1,4 @@
-"""Dev-set DER for ``benchmarks/compare.py --der``, scored as ``benchmarks/der.py`` and shared/tools/der.py do.
+"""Dev-set DER for ``benchmarks/compare.py --der``, scored as benchmarks/der.py and shared/tools/der.py do.
 
 pyannote.metrics ``DiarizationErrorRate(collar=0.0, skip_overlap=False)``, UEM where the set gives one,
 references and UEMs read with ``benchmarks.der``'s ``load_rttm`` / ``load_uem``. A hypothesis folder holds
@@ -29,9 +29,13 @@ from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
 from benchmarks.der import load_rttm, load_uem  # noqa: E402
 
-# prefix of the recorded files -> their audio (shared/reference/community-1-artifacts/README in shared/README.md)
-RECORDED = {"pipeline": "test.wav", "3speakers": "test_3speakers.wav",
-            "single_speaker": "test_single_speaker.wav", "short": "test_short.wav"}
+# prefix of the recorded files -> their audio (as shared/README.md lists them)
+RECORDED = {
+    "pipeline": "test.wav",
+    "3speakers": "test_3speakers.wav",
+    "single_speaker": "test_single_speaker.wav",
+    "short": "test_short.wav",
+}
 
 
 @dataclass
@@ -102,15 +106,26 @@ def score(dev: DevSet, hypotheses: dict[str, Annotation], uris: list[str]) -> Sc
         groups[group][1] += details["total"]
         n_hyp, n_ref = len(hyp.labels()), len(ref.labels())
         count_errors += n_hyp != n_ref
-        files[uri] = {"der": 100 * details["diarization error rate"], "speakers_hyp": n_hyp, "speakers_ref": n_ref}
-    return Score(100 * abs(metric), {g: 100 * e / max(t, 1e-9) for g, (e, t) in sorted(groups.items())},
-                 files, count_errors, missing)
+        files[uri] = {
+            "der": 100 * details["diarization error rate"],
+            "speakers_hyp": n_hyp,
+            "speakers_ref": n_ref,
+        }
+    return Score(
+        100 * abs(metric),
+        {g: 100 * e / max(t, 1e-9) for g, (e, t) in sorted(groups.items())},
+        files,
+        count_errors,
+        missing,
+    )
 
 
 def score_folder(dev: DevSet, folder: Path) -> Score:
     """DER of the ``<stem>.rttm`` files in ``folder`` over every scored dev file."""
     uris = dev.scored
-    hypotheses = {uri: read_hypothesis(folder / f"{uri}.rttm") for uri in uris if (folder / f"{uri}.rttm").is_file()}
+    hypotheses = {
+        uri: read_hypothesis(folder / f"{uri}.rttm") for uri in uris if (folder / f"{uri}.rttm").is_file()
+    }
     return score(dev, hypotheses, uris)
 
 
@@ -142,8 +157,10 @@ def recorded_community1(dev: DevSet, artifacts: Path) -> tuple[Score | None, lis
         recorded = _mono16k(audio)
         match = next((uri for uri, x in dev_audio.items() if same_audio(recorded, x)), None)
         if match is None:
-            lines.append(f"{prefix}_expected.rttm ({wav}, {len(recorded) / 16000:.1f} s): "
-                         "not a dev recording, no reference to score it against")
+            lines.append(
+                f"{prefix}_expected.rttm ({wav}, {len(recorded) / 16000:.1f} s): "
+                "not a dev recording, no reference to score it against"
+            )
         else:
             hypotheses[match] = read_hypothesis(rttm)
             lines.append(f"{prefix}_expected.rttm ({wav}) = dev {match}")

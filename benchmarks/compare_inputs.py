@@ -30,7 +30,13 @@ SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
 DEV = SHARED / "data" / "dev"
 RATE = 16000
 TEL_RATE = 8000
-POOL_ORDER = ("libri_conversations", "ami_debug_train", "pyannote_sample", "espeak_conversation", "stereo_overlap")
+POOL_ORDER = (
+    "libri_conversations",
+    "ami_debug_train",
+    "pyannote_sample",
+    "espeak_conversation",
+    "stereo_overlap",
+)
 SKIP = {"empty.wav", "stereo_diarization.wav"}  # silence, and the stereo original of the mono mix
 
 
@@ -144,7 +150,7 @@ def build_inputs(folder: Path, names: list[str], dev: Path = DEV) -> tuple[dict[
         if pool is None:
             pool = speech_pool(dev)
         if name == "warmup":  # from the far end of the pool: not the start of every input
-            sf.write(path, pool[-round(spec.seconds * RATE):], RATE, subtype="PCM_16")
+            sf.write(path, pool[-round(spec.seconds * RATE) :], RATE, subtype="PCM_16")
         else:
             write_tiled(path, pool, spec.seconds)
     return paths, warmup
@@ -161,8 +167,21 @@ def make_community1(folder: Path, reference_python: str, seed: int = 0, shared: 
     for directory in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
         directory.chmod(0o755)  # the shared copy is read-only: let us add embedding/ and clean up later
     checkpoint.parent.mkdir()
-    run = subprocess.run([reference_python, "-W", "ignore", str(shared / "tools" / "make-wespeaker-checkpoint.py"),
-                          str(checkpoint), str(seed)], capture_output=True, text=True, check=False)
+    run = subprocess.run(
+        [
+            reference_python,
+            "-W",
+            "ignore",
+            str(shared / "tools" / "make-wespeaker-checkpoint.py"),
+            str(checkpoint),
+            str(seed),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if run.returncode or not checkpoint.is_file():
-        raise RuntimeError(f"make-wespeaker-checkpoint.py failed (exit {run.returncode}):\n{run.stderr[-2000:]}")
+        raise RuntimeError(
+            f"make-wespeaker-checkpoint.py failed (exit {run.returncode}):\n{run.stderr[-2000:]}"
+        )
     return folder
