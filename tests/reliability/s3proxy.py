@@ -83,7 +83,7 @@ class FaultyProxy:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
 
-    def __enter__(self) -> FaultyProxy:
+    def __enter__(self) -> FaultyProxy:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 import ray
 
-from jobs.driver import run_job
+from jobs.driver import JobAborted, run_job
 from jobs.manifest import write_manifest
 from jobs.plan import JobOptions
 
@@ -70,9 +70,8 @@ class JobThread:
 
 @pytest.fixture(scope="module")
 def inputs(audio_dir: Path) -> dict[str, Path]:
-    """Twelve real speech excerpts (5 s 8 kHz WAV and 3 s 16 kHz FLAC), by file id."""
-    files = sorted(p for p in audio_dir.iterdir() if p.name.startswith(("call", "clip")))
-    assert len(files) == 12
+    """Six real speech excerpts (5 s 8 kHz WAV and 3 s 16 kHz FLAC, from six dev recordings), by id."""
+    files = [audio_dir / f"call0{n}.wav" for n in range(3)] + [audio_dir / f"clip0{n}.flac" for n in range(3, 6)]
     return {f"f{n:02d}": path for n, path in enumerate(files)}
 
 
@@ -109,7 +108,7 @@ def clean(ray_cluster: dict, models_dir: Path, inputs: dict[str, Path],
     folder = tmp_path_factory.mktemp("clean")
     output = str(folder / "out")
     report = run_job(options(local_manifest(inputs, folder), output, models_dir, "clean"))
-    assert report["files"] == {"rows": 12, "ok": 12, "failed": 0, "skipped": 0}
+    assert report["files"] == {"rows": 6, "ok": 6, "failed": 0, "skipped": 0}
     assert_exactly_once(output, None, inputs)
     return outputs(output)
 
@@ -144,9 +143,45 @@ def test_model_actors_killed_inside_a_call(ray_cluster: dict, models_dir: Path, 
     report = job.result()
     assert set(killed) == {"segmentation", "embedding"}, killed
     assert report["actors"]["restarts"] >= 2
-    assert report["files"] == {"rows": 12, "ok": 12, "failed": 0, "skipped": 0}
+    assert report["files"] == {"rows": 6, "ok": 6, "failed": 0, "skipped": 0}
     assert report["actors"]["crashed_files"] == 0
     check_recovered(output, None, inputs, clean)
+
+
+def test_actor_killed_past_the_crash_budget_aborts_the_job(ray_cluster: dict, models_dir: Path,
+                                                           inputs: dict[str, Path], tmp_path: Path) -> None:
+    """With no retries and no crash allowed, one kill of the segmentation actor must stop the job with
+    ``JobAborted`` (the CLI's exit code 3), not let it finish as if every shard were accounted for; what
+    was committed before stays whole. One batch in flight: the failing shard ends while the driver is
+    still creating shards (where the failure used to be dropped)."""
+    output = str(tmp_path / "out")
+    job = JobThread(options(local_manifest(inputs, tmp_path), output, models_dir, "abort", shard_size=1,
+                            batch_files=1, max_inflight_batches=1, max_task_retries=0, max_crashed_files=0))
+    killed = None
+    while job.alive() and killed is None:
+        try:
+            info = ray.get(ray.get_actor("diarize-abort-segmentation-0").info.remote(), timeout=5)
+        except (ValueError, ray.exceptions.RayError):
+            continue
+        if info["current"]:
+            os.kill(info["pid"], signal.SIGKILL)
+            killed = info["current"]
+        time.sleep(0.02)
+    assert killed, "the job ended before the actor could be killed"
+    with pytest.raises(JobAborted, match="crashed the workers"):
+        job.result()
+    found = assert_committed_subset(output, inputs)
+    assert len(found.status) < 6
+
+
+def assert_committed_subset(output: str, inputs: dict[str, Path]) -> Any:
+    """What an interrupted run left: committed shards only, each file at most once, all ok."""
+    found = audit(output)
+    assert not found.orphans and not found.temporary
+    ids = [r["file_id"] for r in found.status]
+    assert len(ids) == len(set(ids)) and set(ids) <= set(inputs)
+    assert all(r["status"] == "ok" for r in found.status)
+    return found
 
 
 def test_cpu_workers_killed_inside_tasks(ray_cluster: dict, models_dir: Path, inputs: dict[str, Path],
@@ -170,7 +205,7 @@ def test_cpu_workers_killed_inside_tasks(ray_cluster: dict, models_dir: Path, in
             time.sleep(0.003)
         report = job.result()
     assert killed["decode"] == 1 and killed["commit"] == 1, killed
-    assert report["files"] == {"rows": 12, "ok": 12, "failed": 0, "skipped": 0}
+    assert report["files"] == {"rows": 6, "ok": 6, "failed": 0, "skipped": 0}
     assert not report["shards"]["failed"]
     check_recovered(output, s3_options, inputs, clean)
 
@@ -197,11 +232,11 @@ def test_driver_killed_mid_job_then_rerun(ray_cluster: dict, models_dir: Path, i
     assert driver.wait(30) == -signal.SIGKILL
     log.close()
     done = {r["file_id"] for r in audit(str(output)).status}
-    assert 0 < len(done) < 12, f"killed too late: {len(done)} files committed"
+    assert 0 < len(done) < 6, f"killed too late: {len(done)} files committed"
 
     report = run_job(options(manifest, str(output), models_dir, "after-kill", shard_size=2))
-    assert report["files"] == {"rows": 12, "ok": 12 - len(done), "failed": 0, "skipped": len(done)}
-    assert report["stages"]["segmentation"]["files"] == 12 - len(done)
+    assert report["files"] == {"rows": 6, "ok": 6 - len(done), "failed": 0, "skipped": len(done)}
+    assert report["stages"]["segmentation"]["files"] == 6 - len(done)
     check_recovered(str(output), None, inputs, clean)
 
 
@@ -282,11 +317,11 @@ class FileSizeLimit:
 
 @contextlib.contextmanager
 def small_disk(folder: Path) -> Iterator[tuple[str, Callable[[], None]]]:
-    """``folder`` on a nearly full disk: (how, make_room). A 64 KiB tmpfs when mounting is allowed (a few
-    shards fit, then ENOSPC), else a per-file size limit on the workers; ``DISK_FULL=rlimit`` forces the
+    """``folder`` on a nearly full disk: (how, make_room). A 40 KiB tmpfs when mounting is allowed (two
+    one-file shards fit, then ENOSPC), else a per-file size limit on the workers; ``DISK_FULL=rlimit`` forces the
     latter."""
     folder.mkdir(parents=True)
-    if os.environ.get("DISK_FULL") != "rlimit" and _mount_tmpfs(folder, "64k"):
+    if os.environ.get("DISK_FULL") != "rlimit" and _mount_tmpfs(folder, "40k"):
         try:
             yield "tmpfs", lambda: subprocess.run(["mount", "-o", "remount,size=64m", str(folder)], check=True)
         finally:
@@ -306,19 +341,19 @@ def test_output_disk_full_then_rerun_with_space(ray_cluster: dict, models_dir: P
     manifest = local_manifest(inputs, tmp_path)
     output = tmp_path / "out"
     with small_disk(output) as (how, make_room):
-        first = run_job(options(manifest, str(output), models_dir, "disk-full", shard_size=2))
+        first = run_job(options(manifest, str(output), models_dir, "disk-full", shard_size=1))
         failed = first["shards"]["failed"]
         found = audit(str(output))
         committed = {r["file_id"] for r in found.status}
         print(f"disk full ({how}): {len(failed)} shards not committed, {len(committed)} files committed")
         assert failed, "nothing failed: the disk was not full"
-        assert len(committed) + 2 * len(failed) == 12
+        assert len(committed) + len(failed) == 6
         assert first["files"]["ok"] == len(committed)
         assert not found.temporary and not found.orphans, (found.temporary, found.orphans)
         if how == "tmpfs":
             assert committed, "no shard fitted on the small disk"
         make_room()
-        second = run_job(options(manifest, str(output), models_dir, "disk-ok", shard_size=2))
+        second = run_job(options(manifest, str(output), models_dir, "disk-ok", shard_size=1))
         assert not second["shards"]["failed"]
-        assert second["files"] == {"rows": 12, "ok": 12 - len(committed), "failed": 0, "skipped": len(committed)}
+        assert second["files"] == {"rows": 6, "ok": 6 - len(committed), "failed": 0, "skipped": len(committed)}
         check_recovered(str(output), None, inputs, clean)
