@@ -83,7 +83,8 @@ def corpus_job(ray_cluster: dict, models_dir: Path, corpus: list[Case], s3_optio
     for case in cases:
         rows.append({"id": case.name, "path": case.path, "channel": case.channel})
         expected[case.name] = job_expectation(case)
-    uploads = [c for c in cases if c.category not in ("missing", "permissions") and os.path.isfile(c.path)][::2]
+    uploads = [c for c in cases if c.category not in ("missing", "permissions") and os.path.isfile(c.path)
+               and os.path.getsize(c.path) < 2**21][::2]  # not the 230 MB four-hour file
     for n, case in enumerate(uploads):
         key = f"{s3_bucket}/inputs/{case.category}/{n:02d} {Path(case.path).name.replace(chr(10), ' ')}"
         fs.put_file(case.path, key)
