@@ -121,7 +121,10 @@ class Output:
     # -- reading ----------------------------------------------------------------------------------------
 
     def _list(self, folder: str) -> list[str]:
-        self.fs.invalidate_cache(folder)
+        # forget every cached listing, not just the folder's: s3fs' find() refreshes the names below a
+        # folder but keeps older cached listings of its sub-folders, which then hide files committed by
+        # other processes since (opening them fails with FileNotFoundError)
+        self.fs.invalidate_cache()
         if not self.fs.exists(folder):
             return []
         return sorted(self.fs.find(folder))

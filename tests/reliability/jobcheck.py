@@ -45,7 +45,7 @@ def audit(output: str, storage_options: dict[str, Any] | None = None) -> Audit:
     result = Audit()
     for table in TABLES:
         folder = f"{root}/{table}"
-        fs.invalidate_cache(folder)
+        fs.invalidate_cache()  # all of it: s3fs keeps stale listings of sub-folders otherwise
         found = sorted(fs.find(folder)) if fs.exists(folder) else []
         result.temporary += [p for p in found if posixpath.basename(p).startswith(".tmp-")]
         result.parts[table] = [p for p in found if posixpath.basename(p).startswith("part-")
@@ -104,6 +104,21 @@ def assert_exactly_once(output: str, storage_options: dict[str, Any] | None, exp
     return found
 
 
+def tally(output: str, storage_options: dict[str, Any] | None, expected_ids: Iterable[str]) -> dict[str, int]:
+    """The soak's counts of what :func:`assert_exactly_once` forbids: lost inputs (no ok row), duplicated
+    status rows, temporary and orphan files, shards written twice, data rows outside their file's shard."""
+    expected = set(expected_ids)
+    found = audit(output, storage_options)
+    ok = {r["file_id"] for r in found.status if r["status"] == "ok"}
+    _, duplicated = count_against(found, expected)
+    home = {r["file_id"]: _key(r["__filename"]) for r in found.status}
+    misplaced = sum(1 for table in TABLES[1:] for row in data_rows(output, storage_options, table)
+                    if _key(row["__filename"]) != home.get(row["file_id"]))
+    twice = sum(n - 1 for parts in found.parts.values() for n in Counter(_key(p) for p in parts).values())
+    return {"lost": len(expected - ok), "duplicated": duplicated + twice + misplaced,
+            "temporary": len(found.temporary), "orphans": len(found.orphans)}
+
+
 def outputs(output: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """Per file id: its segments and exclusive segments (sorted tuples) and speaker embeddings."""
     result: dict[str, Any] = defaultdict(lambda: {"segments": [], "exclusive": [], "embeddings": {}})
@@ -116,6 +131,18 @@ def outputs(output: str, storage_options: dict[str, Any] | None = None) -> dict[
         value["segments"].sort()
         value["exclusive"].sort()
     return dict(result)
+
+
+def differing(got: dict[str, Any], clean: dict[str, Any], ids: dict[str, str]) -> list[str]:
+    """Ids of ``got`` whose results differ from ``clean``'s file ``ids[id]`` (the soak's count)."""
+    bad = []
+    for mine, theirs in ids.items():
+        try:
+            assert_same_outputs({mine: got[mine]} if mine in got else {},
+                                {theirs: clean[theirs]} if theirs in clean else {}, {mine: theirs})
+        except (AssertionError, KeyError):
+            bad.append(mine)
+    return bad
 
 
 def assert_same_outputs(got: dict[str, Any], clean: dict[str, Any], ids: dict[str, str] | None = None) -> None:

@@ -13,6 +13,7 @@ of one "poison" file.)
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import resource
 import shutil
@@ -23,15 +24,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import boto3
+import pyarrow.parquet as pq
 import pytest
 import ray
 
 from jobs.driver import JobAborted, run_job
 from jobs.manifest import write_manifest
+from jobs.output import Output
 from jobs.plan import JobOptions
+from jobs.schema import table_of
 
 from .jobcheck import assert_exactly_once, assert_same_outputs, audit, outputs, ray_workers
 from .s3proxy import Faults, FaultyProxy
@@ -269,6 +275,26 @@ def test_s3_errors_resets_and_slow_answers(ray_cluster: dict, models_dir: Path, 
     assert counts["delay"] >= 2, counts
     assert isinstance(runs[-1], dict), runs
     check_recovered(output, s3_options, inputs, clean)
+
+
+def test_listing_sees_shards_committed_by_other_processes(s3_bucket: str, s3_options: dict[str, Any]) -> None:
+    """A long-lived driver process lists the output, other processes (workers, other jobs) commit more
+    shards, the driver lists again: it must see and read them. (s3fs's find() refreshes the names under a
+    folder but kept stale cached listings of its sub-folders, so opening a newer file failed with
+    FileNotFoundError.)"""
+    store = Output(f"{s3_bucket}/out", RUN_DATE, s3_options)
+    row = {"file_id": "a", "path": "a.wav", "status": "ok", "fingerprint": "fp", "run_id": "r",
+           "finished_at": datetime.now(timezone.utc)}
+    store.commit_shard("r-000000", {"status": table_of("status", [row])})
+    assert len(store.read_previous("fp").done) == 1
+    client = boto3.client("s3", aws_access_key_id=s3_options["key"], aws_secret_access_key=s3_options["secret"],
+                          **s3_options["client_kwargs"])
+    bucket, first = store.shard_path("status", "r-000000").split("/", 1)
+    for n, file_id in enumerate(("b", "c"), start=1):  # another writer commits two more shards
+        buffer = io.BytesIO()
+        pq.write_table(table_of("status", [{**row, "file_id": file_id}]), buffer)
+        client.put_object(Bucket=bucket, Key=first.replace("r-000000", f"r-{n:06d}"), Body=buffer.getvalue())
+    assert len(store.read_previous("fp").done) == 3
 
 
 # -- a full disk -----------------------------------------------------------------------------------------
