@@ -175,6 +175,17 @@ def run_der(
     return report
 
 
+def cpu_name() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def parse_list(text: str, allowed: list[str] | tuple[str, ...], what: str) -> list[str]:
     """Comma-separated names, checked; "none" -> []."""
     if text.strip().lower() == "none":
@@ -238,7 +249,7 @@ def main() -> int:
     started = time.time()
     load_before = os.getloadavg()
     print(
-        f"this CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"this CPU: {cpu_name()}, {os.cpu_count()} cores, "
         f"load average {load_before[0]:.2f} at start; niceness {os.nice(0)}; work folder {work}"
     )
 
@@ -307,7 +318,7 @@ def main() -> int:
     if args.json:
         report = {
             "machine": {
-                "cpu": platform.processor() or platform.machine(),
+                "cpu": cpu_name(),
                 "cores": os.cpu_count(),
                 "load_average_before": load_before,
                 "load_average_after": load_after,

@@ -61,17 +61,6 @@ def _fmt(value: float | None, width: int, digits: int = 2) -> str:
     return f"{value:>{width}.{digits}f}" if value is not None else f"{'-':>{width}}"
 
 
-STAGE_COLUMNS = (
-    "decode",
-    "segmentation",
-    "embeddings",
-    "segmentation+embeddings",
-    "clustering",
-    "writing",
-    "other",
-)
-
-
 def stage_row(stages: dict[str, float]) -> list[float | None]:
     """Stage seconds in column order; seg+emb is always filled (the sum, or the joint stage)."""
     joint = stages.get("segmentation+embeddings")
