@@ -78,10 +78,18 @@ class FaultyProxy:
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+        async def shutdown() -> None:
+            if self._server is not None:
+                self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
 
     def __enter__(self) -> FaultyProxy:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self.start()
@@ -130,6 +138,8 @@ class FaultyProxy:
                 writer.write(_client_response(response, method))
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            writer.close()
+        except asyncio.CancelledError:  # the proxy stops: end quietly
             writer.close()
         except Exception:  # noqa: BLE001 - a proxy bug must not hang the client: drop its connection
             _reset(writer)
