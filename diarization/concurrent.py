@@ -23,7 +23,7 @@ from .segmentation import Segmenter, chunk_parts
 from .shared_trunk import DEFAULT_TILE_SECONDS, POOL_GROUP, pool_chunks, tile_frames, trunk_grid, trunk_masks
 from .windows import Windowed
 
-SECTION_TILES = 16  # trunk tiles per section (~16 min of audio at the default tile size)
+SECTION_TILES = 4  # trunk tiles per section (~4 min of audio): the last section's pooling is the only serial tail
 SEGMENTATION_TASK = 12  # chunks per segmentation task: small tasks balance the workers, bound memory
 
 
