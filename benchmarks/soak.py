@@ -197,9 +197,14 @@ def main() -> None:
         header = (f"{'round':>5} {'partition':>10} {'files':>6} {'new':>4} {'s3_faults':>9} {'kills':>5} "
                   f"{'runs':>4} {'lost':>4} {'dup':>4} {'differ':>6} {'wall_s':>7} {'rss_mib':>8}")
         print(header, flush=True)
+        print("(files: rows of this partition's manifest; lost, dup and differ: over every partition so far)",
+              flush=True)
         deadline = time.monotonic() + 60 * args.minutes
-        totals = {"files": 0, "faults": 0, "kills": 0, "lost": 0, "duplicated": 0, "differ": 0, "rounds": 0}
+        totals = {"files": 0, "faults": 0, "kills": 0, "runs": 0, "lost": 0, "duplicated": 0, "differ": 0,
+                  "rounds": 0}
+        first_rss = 0.0
         rows: list[dict[str, Any]] = []
+        every_id: dict[str, str] = {}  # all rows of all rounds and partitions: id -> pool file
         day, round_no = 1, 0
         while time.monotonic() < deadline:
             round_no += 1
@@ -237,21 +242,24 @@ def main() -> None:
                 proxy.faults = Faults()  # a second chance without S3 faults
             proxy.faults = Faults()
             wall = time.monotonic() - started
-            ids = {r["id"]: Path(r["path"]).stem for r in rows}
-            counts = tally("s3://soak/out", direct, ids)
-            got = {k: v for k, v in outputs("s3://soak/out", direct).items() if k in ids}
-            differ = len(differing(got, reference, ids))
+            every_id.update({r["id"]: Path(r["path"]).stem for r in rows})
+            counts = tally("s3://soak/out", direct, every_id)  # every partition so far, not just this one
+            differ = len(differing(outputs("s3://soak/out", direct), reference, every_id))
             faults = proxy.injected() - faults_before
-            for key, value in (("files", args.new_files), ("faults", faults), ("kills", kills),
-                               ("lost", counts["lost"]), ("duplicated", counts["duplicated"] + counts["temporary"]
-                                                          + counts["orphans"]), ("differ", differ), ("rounds", 1)):
+            duplicated = counts["duplicated"] + counts["temporary"] + counts["orphans"]
+            for key, value in (("files", args.new_files), ("faults", faults), ("kills", kills), ("runs", runs),
+                               ("rounds", 1)):
                 totals[key] += value
+            for key, value in (("lost", counts["lost"]), ("duplicated", duplicated), ("differ", differ)):
+                totals[key] = max(totals[key], value)  # a state, not an event: the worst round
+            rss = rss_mib()
+            first_rss = first_rss or rss
             print(f"{round_no:>5} {run_date:>10} {len(rows):>6} {args.new_files:>4} {faults:>9} {kills:>5} {runs:>4} "
-                  f"{counts['lost']:>4} {counts['duplicated'] + counts['temporary'] + counts['orphans']:>4} "
-                  f"{differ:>6} {wall:>7.1f} {rss_mib():>8.0f}", flush=True)
-        print(f"summary: {totals['rounds']} rounds, {totals['files']} files, {totals['faults']} S3 faults injected, "
-              f"{totals['kills']} processes killed, lost {totals['lost']}, duplicated {totals['duplicated']}, "
-              f"differing {totals['differ']}, driver RSS {rss_mib():.0f} MiB", flush=True)
+                  f"{counts['lost']:>4} {duplicated:>4} {differ:>6} {wall:>7.1f} {rss:>8.0f}", flush=True)
+        print(f"summary: {totals['rounds']} rounds, {totals['files']} files ({len(every_id)} rows in {day} "
+              f"partitions), {totals['runs']} runs, {totals['faults']} S3 faults injected, {totals['kills']} processes "
+              f"killed; worst round: lost {totals['lost']}, duplicated {totals['duplicated']}, differing "
+              f"{totals['differ']}; driver RSS {first_rss:.0f} -> {rss_mib():.0f} MiB", flush=True)
     finally:
         proxy.stop()
         ray.shutdown()

@@ -155,13 +155,14 @@ def test_model_actors_killed_inside_a_call(ray_cluster: dict, models_dir: Path, 
 
 
 def test_actor_killed_past_the_crash_budget_aborts_the_job(ray_cluster: dict, models_dir: Path,
-                                                           inputs: dict[str, Path], tmp_path: Path) -> None:
+                                                           inputs: dict[str, Path], clean: dict[str, Any],
+                                                           tmp_path: Path) -> None:
     """With no retries and no crash allowed, one kill of the segmentation actor must stop the job with
     ``JobAborted`` (the CLI's exit code 3), not let it finish as if every shard were accounted for; what
-    was committed before stays whole. One batch in flight: the failing shard ends while the driver is
-    still creating shards (where the failure used to be dropped)."""
-    output = str(tmp_path / "out")
-    job = JobThread(options(local_manifest(inputs, tmp_path), output, models_dir, "abort", shard_size=1,
+    was committed before stays whole, and the rerun finishes the job. One batch in flight: the failing
+    shard ends while the driver is still creating shards (where such a failure used to be dropped)."""
+    output, manifest = str(tmp_path / "out"), local_manifest(inputs, tmp_path)
+    job = JobThread(options(manifest, output, models_dir, "abort", shard_size=1,
                             batch_files=1, max_inflight_batches=1, max_task_retries=0, max_crashed_files=0))
     killed = None
     while job.alive() and killed is None:
@@ -178,6 +179,9 @@ def test_actor_killed_past_the_crash_budget_aborts_the_job(ray_cluster: dict, mo
         job.result()
     found = assert_committed_subset(output, inputs)
     assert len(found.status) < 6
+    rerun = run_job(options(manifest, output, models_dir, "after-abort"))
+    assert rerun["files"] == {"rows": 6, "ok": 6 - len(found.status), "failed": 0, "skipped": len(found.status)}
+    check_recovered(output, None, inputs, clean)
 
 
 def assert_committed_subset(output: str, inputs: dict[str, Path]) -> Any:
@@ -199,7 +203,7 @@ def test_cpu_workers_killed_inside_tasks(ray_cluster: dict, models_dir: Path, in
     manifest = s3_manifest(inputs, s3_bucket, s3_options)
     output = f"{s3_bucket}/out"
     killed: Counter[str] = Counter()
-    with FaultyProxy(moto_endpoint, Faults(delay=1.0, delay_s=0.1)) as proxy:
+    with FaultyProxy(moto_endpoint, Faults(delay=1.0, delay_s=0.08)) as proxy:
         job = JobThread(options(manifest, output, models_dir, "kill-workers", storage_options=through(proxy, s3_options)))
         while job.alive():
             for pid, title in ray_workers(("ray::decode", "ray::finish", "ray::commit")).items():
@@ -210,6 +214,7 @@ def test_cpu_workers_killed_inside_tasks(ray_cluster: dict, models_dir: Path, in
                         killed[stage] += 1
             time.sleep(0.003)
         report = job.result()
+    print("CPU task workers killed:", dict(killed))
     assert killed["decode"] == 1 and killed["commit"] == 1, killed
     assert report["files"] == {"rows": 6, "ok": 6, "failed": 0, "skipped": 0}
     assert not report["shards"]["failed"]
@@ -256,7 +261,7 @@ def test_s3_errors_resets_and_slow_answers(ray_cluster: dict, models_dir: Path, 
     others. The job must end with every file once, as a clean run, with reruns if it needs them."""
     manifest = s3_manifest(inputs, s3_bucket, s3_options)
     output = f"{s3_bucket}/out"
-    faults = Faults(error=0.08, reset_before=0.03, reset_after=0.03, delay=0.05, delay_s=0.4)
+    faults = Faults(error=0.1, reset_before=0.05, reset_after=0.05, delay=0.05, delay_s=0.3)
     runs: list[Any] = []
     with FaultyProxy(moto_endpoint, faults, seed=5) as proxy:
         for attempt in range(4):
@@ -271,8 +276,7 @@ def test_s3_errors_resets_and_slow_answers(ray_cluster: dict, models_dir: Path, 
                 break
         counts = proxy.snapshot()
     print("S3 fault runs:", runs, counts)
-    assert counts["error"] >= 10 and counts["reset_before"] >= 2 and counts["reset_after"] >= 2, counts
-    assert counts["delay"] >= 2, counts
+    assert counts["error"] >= 5 and min(counts["reset_before"], counts["reset_after"], counts["delay"]) >= 1, counts
     assert isinstance(runs[-1], dict), runs
     check_recovered(output, s3_options, inputs, clean)
 
@@ -308,6 +312,9 @@ def _mount_tmpfs(folder: Path, size: str) -> bool:
     return done.returncode == 0
 
 
+TASK_WORKERS = ("ray::IDLE", "ray::commit", "ray::decode", "ray::finish")
+
+
 class FileSizeLimit:
     """Without root: RLIMIT_FSIZE set on the cluster's worker processes (``prlimit``), applied again every
     few milliseconds to new workers, so that every Parquet write fails (EFBIG, as a full disk fails with
@@ -322,7 +329,7 @@ class FileSizeLimit:
         self.thread.start()
 
     def _apply(self) -> None:
-        for pid in ray_workers(("ray::",)):
+        for pid in ray_workers(TASK_WORKERS):
             if pid not in self.saved:
                 with contextlib.suppress(OSError):
                     soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
@@ -353,7 +360,7 @@ def small_disk(folder: Path) -> Iterator[tuple[str, Callable[[], None]]]:
         finally:
             subprocess.run(["umount", "-l", str(folder)], check=False)
         return
-    limit = FileSizeLimit(1024)
+    limit = FileSizeLimit(1024)  # bytes: smaller than any Parquet file the job writes
     try:
         yield "rlimit", limit.lift
     finally:
