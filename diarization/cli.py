@@ -26,13 +26,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="a community-1 folder or our default set (default: $DIARIZATION_MODELS, "
                              "~/.cache/diarize/models, ./models, ../shared/models)")
     parser.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda (default: cuda if available)")
+    parser.add_argument("--mode", choices=["exact", "fast"],
+                        help="exact: community-1's algorithm step by step; fast: chunks every 2.5 s and one "
+                             "embedding pass over the audio (default: exact for a community-1 folder, fast for "
+                             "our default set)")
 
 
 def _file_command(args: argparse.Namespace) -> int:
     from .pipeline import Pipeline
     from .progress import progress_hook
 
-    pipeline = Pipeline.from_pretrained(args.models, device=args.device)
+    pipeline = Pipeline.from_pretrained(args.models, device=args.device, mode=args.mode)
     with progress_hook(enabled=sys.stderr.isatty() and not args.quiet) as hook:
         result = pipeline(args.audio, num_speakers=args.num_speakers, min_speakers=args.min_speakers,
                           max_speakers=args.max_speakers, channel=args.channel, hook=hook)

@@ -36,6 +36,7 @@ class EngineSpec:
     versions_json: str
     segmentation_batch_size: int | None = None
     embedding_batch_size: int | None = None
+    mode: str | None = None
 
 
 @dataclass
@@ -67,11 +68,11 @@ _PIPELINES: dict[tuple, Any] = {}
 
 def build_pipeline(spec: EngineSpec, device: str = "cpu") -> Any:
     """The pipeline of ``spec`` on ``device``, loaded once per process."""
-    key = (spec.models, device, spec.segmentation_batch_size, spec.embedding_batch_size)
+    key = (spec.models, spec.mode, device, spec.segmentation_batch_size, spec.embedding_batch_size)
     if key not in _PIPELINES:
         from diarization.pipeline import Pipeline
 
-        pipeline = Pipeline.from_pretrained(spec.models, device=device)
+        pipeline = Pipeline.from_pretrained(spec.models, device=device, mode=spec.mode)
         if pipeline.fingerprint != spec.fingerprint:
             raise RuntimeError(f"models on {os.uname().nodename} ({pipeline.fingerprint}) differ from the "
                                f"driver's ({spec.fingerprint}): install the same models on every node")

@@ -75,9 +75,9 @@ class Job:
         self.run_date = options.run_date or datetime.now(timezone.utc).date().isoformat()
         self.output = Output(options.output, self.run_date, options.storage_options)
         self.plan: Plan = plan_resources(ray.cluster_resources(), options)
-        pipeline = Pipeline.from_pretrained(options.models, device="cpu")
+        pipeline = Pipeline.from_pretrained(options.models, device="cpu", mode=options.mode)
         self.spec = EngineSpec(options.models, pipeline.fingerprint, versions_json(pipeline.versions),
-                               self.plan.segmentation_batch_size, self.plan.embedding_batch_size)
+                               self.plan.segmentation_batch_size, self.plan.embedding_batch_size, options.mode)
         self.counters = Counters()
         self.stage_seconds = dict.fromkeys(STAGES, 0.0)
         self.stage_files = dict.fromkeys(STAGES, 0)

@@ -39,6 +39,7 @@ class JobOptions:
     run_date: str | None = None  # partition; default: today (UTC)
     run_id: str | None = None  # default: a new time-based id; letters, digits, '.', '_', '-'
     models: str | None = None
+    mode: str | None = None  # "exact" or "fast" (default: the model set's)
     device: str | None = None  # "cuda" / "cpu"; default: cuda when the cluster has GPUs
     storage_options: dict[str, Any] = field(default_factory=dict)
     manifest_format: str | None = None

@@ -252,3 +252,24 @@ def test_file_that_keeps_killing_its_worker_is_marked_failed(ray_cluster: dict, 
     assert second["files"] == {"rows": len(rows), "ok": 1, "failed": 0, "skipped": len(rows) - 1}
     status = table(output, "status", {})
     assert status.num_rows == len(rows) and set(status["status"].to_pylist()) == {"ok"}
+
+
+def test_mode_option_reaches_every_worker(ray_cluster: dict, models_dir: Path, audio_dir: Path,
+                                          tmp_path: Path) -> None:
+    """``mode="exact"`` on our default set: the workers build that pipeline (same fingerprint as the driver's)
+    and the status rows say so; the segments equal the exact engine's on the same file."""
+    from diarization.pipeline import Pipeline
+
+    path = str(audio_dir / "call00.wav")
+    write_manifest([{"path": path, "id": "exact-call"}], str(tmp_path / "m.csv"))
+    report = run_job(JobOptions(str(tmp_path / "m.csv"), str(tmp_path / "out"), run_date=RUN_DATE,
+                                models=str(models_dir), mode="exact", progress=False))
+    assert report["files"]["ok"] == 1, report
+    exact = Pipeline.from_pretrained(models_dir, device="cpu", mode="exact")
+    output = Output(str(tmp_path / "out"), RUN_DATE)
+    [status] = output.dataset("status").to_table().to_pylist()
+    assert status["fingerprint"] == exact.fingerprint and '"mode": "exact"' in status["model_versions"]
+    segments = output.dataset("segments").to_table().to_pylist()
+    expected = baseline(exact, path)
+    assert sorted((s["start"], s["end"]) for s in segments) == sorted(
+        (turn.start, turn.end) for turn, _ in expected.speaker_diarization)
