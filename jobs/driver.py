@@ -85,6 +85,7 @@ class Job:
         self.crashed_files = 0
         self.isolated_files = 0
         self.failed_shards: list[str] = []
+        self.committing: set[ray.ObjectRef] = set()  # commit tasks in flight
         self.pools: dict[str, ActorPool] = {}
         self._actors_lock = asyncio.Lock()
         self.isolation = {"segmentation": asyncio.Lock(), "embedding": asyncio.Lock()}
@@ -128,6 +129,7 @@ class Job:
         except BaseException:
             for task in running:
                 task.cancel()
+            self._drain_commits()
             raise
         finally:
             self.progress.close()
@@ -209,13 +211,31 @@ class Job:
         for batch, outcome in zip(batches, outcomes):
             for i, result in zip(batch, outcome):
                 results[i] = result
+        ref = commit.options(num_cpus=self.plan.task_cpus).remote(self.output, key, results)
+        self.committing.add(ref)
         try:
-            summary = await commit.options(num_cpus=self.plan.task_cpus).remote(self.output, key, results)
+            summary = await ref
+        except asyncio.CancelledError:  # the run stops: the commit goes on, see _drain_commits
+            raise
         except ray.exceptions.RayError as error:
+            self.committing.discard(ref)
             log.error("shard %s could not be committed (a rerun will redo it): %s", key, error)
             self.failed_shards.append(key)
             return
+        self.committing.discard(ref)
         self._account(summary)
+
+    def _drain_commits(self, timeout: float = 300.0) -> None:
+        """When the run stops early: wait for the commits already under way (cancelling the driver's wait
+        does not stop a Ray task), so that nothing of this run is still writing when it returns and an
+        immediate rerun reads the partition as it stays."""
+        pending = list(self.committing)
+        if pending:
+            log.info("waiting for %d commits under way before stopping", len(pending))
+            try:
+                ray.wait(pending, num_returns=len(pending), timeout=timeout)
+            except Exception as error:  # noqa: BLE001 - keep the run's own error, not this one
+                log.warning("could not wait for the commits under way: %s", error)
 
     def _account(self, summary: dict[str, Any]) -> None:
         self.counters.files_ok += summary["ok"]
