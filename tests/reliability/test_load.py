@@ -149,7 +149,7 @@ def test_two_thousand_files_then_reruns(ray_cluster: dict, models_dir: Path, man
     # the soak: reruns of the finished job, in this process on the session's cluster
     options = JobOptions(path, str(output), run_date=RUN_DATE, models=str(models_dir), progress=False)
     walls, memory = [], []
-    for _ in range(3):  # the soak: reruns of the finished job
+    for _ in range(4):  # the first rerun warms this process up (imports, the models for the fingerprint)
         started = time.monotonic()
         again = run_job(options)
         walls.append(time.monotonic() - started)
@@ -158,6 +158,6 @@ def test_two_thousand_files_then_reruns(ray_cluster: dict, models_dir: Path, man
         assert again["actors"]["started"] == 0
         assert all(stage["files"] == 0 for stage in again["stages"].values())
     print(f"reruns: {[round(w, 2) for w in walls]} s, driver RSS {[round(m) for m in memory]} MiB")
-    assert max(walls) < 3 * min(walls) + 2.0, walls
-    assert memory[-1] - memory[0] < 40, memory
+    assert max(walls[1:]) < 3 * min(walls[1:]) + 2.0, walls
+    assert memory[-1] - memory[1] < 40, memory
     assert_exactly_once(str(output), None, ids)
