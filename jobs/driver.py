@@ -96,7 +96,8 @@ class Job:
     async def run(self) -> dict[str, Any]:
         started = datetime.now(timezone.utc)
         clock = time.monotonic()
-        manifest = Manifest(self.options.manifest, self.options.storage_options, self.options.manifest_format)
+        manifest = Manifest(self.options.manifest, self.options.storage_options, self.options.manifest_format,
+                            input_root=self.options.input_root)
         if not self.options.resume:
             self.output.drop_partition()
         cleanup = self.output.clean_partition()
