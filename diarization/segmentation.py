@@ -11,7 +11,7 @@ file's rows with ``Segmenter.chunks_window``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -148,15 +148,18 @@ class Segmenter:
         ``chunks`` may be one tensor or a sequence of them (taken in order, never concatenated whole).
         Runs in batches of at most ``batch_size`` on the segmenter's device.
         """
-        model = self.model
         parts = [chunks] if isinstance(chunks, torch.Tensor) else list(chunks)
-        total = sum(len(part) for part in parts)
-        outputs = []
-        done = 0
+        batches = (batch.to(self.device, dtype=torch.float32) for batch in _batches(parts, self.batch_size))
+        return self._hard_scores(batches, self.model, sum(len(part) for part in parts), hook)
+
+    def _hard_scores(self, batches: Iterable[torch.Tensor], forward: Callable[[torch.Tensor], torch.Tensor],
+                     total: int, hook: Hook | None) -> np.ndarray:
+        """Concatenated 0/1 multi-label scores of ``forward`` over ``batches``, reporting progress."""
+        model = self.model
+        outputs, done = [], 0
         with torch.inference_mode():
-            for batch in _batches(parts, self.batch_size):
-                batch = batch.to(self.device, dtype=torch.float32)
-                hard = to_multilabel(model(batch), model.num_speakers, model.max_speakers_per_frame)
+            for batch in batches:
+                hard = to_multilabel(forward(batch), model.num_speakers, model.max_speakers_per_frame)
                 outputs.append(hard.cpu().numpy())
                 done += len(batch)
                 if hook is not None:
@@ -197,17 +200,8 @@ class Segmenter:
                 for first in range(0, count, self.batch_size):
                     yield self._sinc_features(waveform, first, min(count, first + self.batch_size))
 
-        outputs, done = [], 0
-        with torch.inference_mode():
-            for batch in _batches(features(), self.batch_size):
-                hard = to_multilabel(model.classify(batch), model.num_speakers, model.max_speakers_per_frame)
-                outputs.append(hard.cpu().numpy())
-                done += len(batch)
-                if hook is not None:
-                    hook("segmentation", None, total=total, completed=done)
-        if not outputs:
-            return np.zeros((0, self.num_frames, model.num_speakers), dtype=np.float32)
-        return np.concatenate(outputs, axis=0)
+        with torch.inference_mode():  # the features are made lazily, inside the batches' loop
+            return self._hard_scores(_batches(features(), self.batch_size), model.classify, total, hook)
 
     def __call__(self, waveform: torch.Tensor) -> Windowed:
         """(1, num_samples) float32 waveform at 16 kHz -> (num_chunks, num_frames, 3) hard scores."""
