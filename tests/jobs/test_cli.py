@@ -60,7 +60,7 @@ def test_ray_job_submit(ray_cluster: dict[str, Any], tmp_path: Path, audio_dir: 
     env = {**os.environ, "RAY_AUTH_MODE": "token"}  # local Ray clusters use token authentication
     for _ in range(20):  # the dashboard's job agent starts a while after ray.init on a busy machine
         submitted = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300)
-        if "No available agent to submit job" not in submitted.stderr:
+        if "No available agent to submit job" not in submitted.stdout + submitted.stderr:
             break
         time.sleep(3)
     assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-3000:]
