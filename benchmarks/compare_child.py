@@ -44,6 +44,13 @@ def _emit(record: Record) -> None:
     print("RESULT " + json.dumps(record), flush=True)
 
 
+def _emit_loaded(start: float, loaded: float, rss_load: float, models: Any) -> None:
+    """The first record of a child: model load and warm-up time and memory (both excluded from timing)."""
+    warm = time.perf_counter()
+    _emit({"load_s": round(loaded - start, 3), "warmup_s": round(warm - loaded, 3),
+           "rss_after_load_mb": rss_load, "rss_after_warmup_mb": _rss_mb(), "models": models})
+
+
 class StageClock:
     """Collects a pipeline hook's end-of-step marks: ``hook(step, artifact, total=None, completed=None)``.
 
@@ -110,16 +117,7 @@ def run_ours(mode: str, models: str | None, files: list[str], out_dir: Path, war
     rss_load = _rss_mb()
     if warmup:
         pipeline(warmup)
-    warm = time.perf_counter()
-    _emit(
-        {
-            "load_s": round(loaded - start, 3),
-            "warmup_s": round(warm - loaded, 3),
-            "rss_after_load_mb": rss_load,
-            "rss_after_warmup_mb": _rss_mb(),
-            "models": pipeline.versions,
-        }
-    )
+    _emit_loaded(start, loaded, rss_load, pipeline.versions)
     for path in files:
         clock = StageClock()
         t0 = time.perf_counter()
@@ -180,16 +178,7 @@ def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | No
 
     if warmup:
         pipeline(read(warmup)[0])
-    warm = time.perf_counter()
-    _emit(
-        {
-            "load_s": round(loaded - start, 3),
-            "warmup_s": round(warm - loaded, 3),
-            "rss_after_load_mb": rss_load,
-            "rss_after_warmup_mb": _rss_mb(),
-            "models": {"pyannote.audio": _version("pyannote.audio")},
-        }
-    )
+    _emit_loaded(start, loaded, rss_load, {"pyannote.audio": _version("pyannote.audio")})
     for path in files:
         clock = StageClock()
         t0 = time.perf_counter()
@@ -249,16 +238,7 @@ def run_senko(files: list[str], out_dir: Path, warmup: str | None) -> None:
 
     if warmup:
         diarizer.diarize_samples(*read(warmup))
-    warm = time.perf_counter()
-    _emit(
-        {
-            "load_s": round(loaded - start, 3),
-            "warmup_s": round(warm - loaded, 3),
-            "rss_after_load_mb": rss_load,
-            "rss_after_warmup_mb": _rss_mb(),
-            "models": {"senko": _version("senko")},
-        }
-    )
+    _emit_loaded(start, loaded, rss_load, {"senko": _version("senko")})
     for path in files:
         t0 = time.perf_counter()
         samples, rate = read(path)
