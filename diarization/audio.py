@@ -23,7 +23,8 @@ import soundfile as sf
 import soxr
 import torch
 
-from .errors import AudioDecodeError, AudioError, AudioNotFoundError, AudioTooLongError, InvalidAudioError
+from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, AudioReadError, AudioTooLongError,
+                     InvalidAudioError)
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
@@ -120,12 +121,29 @@ def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
         raise AudioNotFoundError(path, "no such object") from error
     except PermissionError as error:
         raise AudioNotFoundError(path, f"permission denied ({error})") from error
-    except Exception as error:  # unreachable endpoint, bad URL, client errors: cannot be opened
+    except Exception as error:  # noqa: BLE001 - unreachable store, bad URL, client errors
+        if is_transient(error):
+            raise AudioReadError(path, f"storage unreachable ({type(error).__name__}: {error})") from error
         raise AudioNotFoundError(path, f"cannot open ({type(error).__name__}: {error})") from error
     if getattr(stream, "size", None) == 0:
         stream.close()
         raise AudioDecodeError(path, "empty object (0 bytes)")
     return stream
+
+
+_TRANSIENT_WORDS = ("Connect", "Timeout", "Disconnected", "Closed", "Payload", "Endpoint", "Throttl", "SlowDown")
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a storage error is a network or server failure (worth retrying), not a property of the
+    path: OS-level I/O errors other than missing/forbidden, timeouts, and the connection errors of the
+    HTTP stacks fsspec uses (aiohttp, botocore, urllib3, requests)."""
+    if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return False
+    if isinstance(error, (OSError, TimeoutError)):
+        return True
+    return any(cls.__module__.split(".")[0] in ("aiohttp", "botocore", "urllib3", "requests")
+               and any(word in cls.__name__ for word in _TRANSIENT_WORDS) for cls in type(error).__mro__)
 
 
 def _open_local(path: str, local: str) -> IO[bytes]:
@@ -201,7 +219,7 @@ class _Reader:
             raise AudioNotFoundError(name, "disappeared while it was being read") from error
         if isinstance(error, PermissionError):
             raise AudioNotFoundError(name, f"permission denied while reading ({error})") from error
-        raise AudioDecodeError(name, f"read failed ({type(error).__name__}: {error})") from error
+        raise AudioReadError(name, f"read failed ({type(error).__name__}: {error})") from error
 
 
 def _check_rate(name: str, rate: Any) -> int:

@@ -24,6 +24,13 @@ class AudioNotFoundError(AudioError):
     code = "not_found"
 
 
+class AudioReadError(AudioError):
+    """The bytes could not be fetched: a storage or network failure (connection reset, timeout, server
+    error after the client's retries). Says nothing about the file itself: retrying may succeed."""
+
+    code = "read_error"
+
+
 class AudioDecodeError(AudioError):
     """The bytes are not audio in a format we read, or are truncated or corrupt."""
 

@@ -27,7 +27,8 @@ named ``.tmp-*.partial`` and run reports live in ``OUTPUT/_runs/``, so readers n
 ``embeddings``: one row per speaker of each file.
     file_id string, speaker string, embedding list<float32> (the speaker's centroid), run_id string.
 
-Join the tables on ``(file_id, run_id)``. Error types: ``not_found``, ``decode_error``,
+Join the tables on ``(file_id, run_id)``. Error types: ``not_found``, ``read_error`` (storage failure,
+tried 3 times), ``decode_error``,
 ``invalid_audio``, ``too_long`` (from the engine's ``AudioError``), ``load_error`` (anything else while
 decoding), ``segmentation_error``, ``embedding_error``, ``clustering_error``, ``worker_crashed`` (the
 file killed a model worker on every try), ``manifest_missing_path``, ``manifest_bad_value``,

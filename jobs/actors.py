@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
@@ -106,6 +106,29 @@ def failure(spec: EngineSpec, run_id: str, item: FileTask | BadRow, error_type: 
         processing_time=sum(seconds.values())), seconds=seconds)
 
 
+READ_ATTEMPTS = 3  # tries of a file whose bytes could not be fetched (read_error), per run
+READ_BACKOFF_SECONDS = 1.0  # wait before the second try; doubled before each further one
+
+T = TypeVar("T")
+
+
+def with_read_retries(load: Callable[[], T], attempts: int = READ_ATTEMPTS,
+                      backoff: float = READ_BACKOFF_SECONDS, sleep: Callable[[float], None] = time.sleep) -> T:
+    """``load()``, tried again after a transient storage failure (``AudioReadError``) with exponential
+    backoff; the last failure propagates, its message saying how many tries were made. Other errors
+    (a missing or corrupt file) propagate at once: retrying cannot change them."""
+    from diarization.errors import AudioReadError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return load()
+        except AudioReadError as error:
+            if attempt == attempts:
+                raise AudioReadError(error.source, f"{error.reason}; gave up after {attempts} tries") from error
+            sleep(backoff * 2 ** (attempt - 1))
+    raise ValueError(f"attempts must be >= 1, got {attempts}")
+
+
 @ray.remote(num_returns=2)
 def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration: float | None
            ) -> tuple[Loaded, Any]:
@@ -115,8 +138,8 @@ def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration
     pipeline = build_pipeline(spec)  # once per worker process, not timed
     start = time.perf_counter()
     try:
-        audio = pipeline.load(task.path, channel=task.channel, max_duration=max_duration,
-                              storage_options=storage_options or None)
+        audio = with_read_retries(lambda: pipeline.load(task.path, channel=task.channel, max_duration=max_duration,
+                                                         storage_options=storage_options or None))
     except AudioError as error:
         return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start), None
     except Exception as error:  # noqa: BLE001 - any other decoding failure is this file's error

@@ -11,8 +11,9 @@ import soundfile as sf
 import soxr
 import torch
 
-from diarization.audio import Audio, load_audio
-from diarization.errors import AudioDecodeError, AudioNotFoundError, AudioTooLongError, InvalidAudioError
+from diarization.audio import Audio, is_transient, load_audio
+from diarization.errors import (AudioDecodeError, AudioNotFoundError, AudioReadError, AudioTooLongError,
+                                InvalidAudioError)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +118,48 @@ def test_bad_inputs_raise_typed_errors_naming_the_file(tmp_path: Path, speech: n
         load_audio({"waveform": np.zeros((1, 100)), "sample_rate": 1})
     with pytest.raises(AudioTooLongError, match="limit"):
         load_audio(good, max_duration=1.0)
+
+
+class _DroppedConnection(io.BytesIO):
+    """A remote object whose connection resets after ``limit`` bytes were read."""
+
+    name = "s3://calls/dropped.wav"
+
+    def __init__(self, data: bytes, limit: int) -> None:
+        super().__init__(data)
+        self.limit = limit
+
+    def _check(self) -> None:
+        if self.tell() >= self.limit:
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check()
+        return super().read(size)
+
+    def readinto(self, buffer) -> int:  # noqa: ANN001
+        self._check()
+        return super().readinto(buffer)
+
+
+def test_a_read_failing_midway_is_a_read_error_not_a_corrupt_file(speech: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    sf.write(buffer, np.tile(speech, 4), 16000, format="WAV", subtype="PCM_16")
+    with pytest.raises(AudioReadError, match="dropped.wav: read failed .*ConnectionResetError") as error:
+        load_audio(_DroppedConnection(buffer.getvalue(), limit=len(buffer.getvalue()) // 2))
+    assert error.value.code == "read_error"
+
+
+def test_transient_storage_errors() -> None:
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ReadTimeoutError
+
+    for transient in (ConnectionResetError(), TimeoutError(), OSError(5, "Input/output error"),
+                      EndpointConnectionError(endpoint_url="http://127.0.0.1:9"),
+                      ReadTimeoutError(endpoint_url="http://127.0.0.1:9")):
+        assert is_transient(transient), transient
+    for permanent in (FileNotFoundError(), PermissionError(), IsADirectoryError(), ValueError("bad URL"),
+                      NoCredentialsError()):
+        assert not is_transient(permanent), permanent
 
 
 def test_nan_in_a_float_wav_file(tmp_path: Path, speech: np.ndarray) -> None:

@@ -54,7 +54,8 @@ def audit(output: str, storage_options: dict[str, Any] | None = None) -> Audit:
     result.orphans = [p for t in TABLES[1:] for p in result.parts[t] if _key(p) not in committed]
     dataset = Output(output, "", storage_options).dataset("status", result.parts["status"])
     if dataset is not None:
-        rows = dataset.to_table(columns=["file_id", "status", "error_type", "run_id", "__filename"]).to_pylist()
+        columns = ["file_id", "status", "error_type", "error_message", "run_id", "__filename"]
+        rows = dataset.to_table(columns=columns).to_pylist()
         result.status = rows
     return result
 

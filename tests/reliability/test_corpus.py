@@ -146,3 +146,29 @@ def test_s3_key_deleted_after_listing_is_not_found(s3_bucket: str, s3_options: d
     with pytest.raises(AudioNotFoundError, match="no such object"):
         load_audio(f"{s3_bucket}/calls/gone before listing.wav", storage_options=s3_options)
     assert load_audio(f"{s3_bucket}/calls/kept.wav", storage_options=s3_options).duration == 1.0
+
+
+def test_s3_store_failing_or_unreachable_is_a_read_error(s3_bucket: str, s3_options: dict[str, Any],
+                                                          moto_endpoint: str) -> None:
+    """An object that exists but whose GETs fail (500/503 after the client's retries), and a store that
+    cannot be reached at all, are storage failures (``read_error``): not "missing", not "corrupt"."""
+    import fsspec
+
+    from diarization.audio import load_audio
+    from diarization.errors import AudioReadError
+
+    from .corpus import encode
+    from .s3proxy import Faults, FaultyProxy
+
+    fsspec.filesystem("s3", **s3_options).pipe(f"{s3_bucket}/calls/a.wav", encode(np.zeros(8000, np.float32), 8000))
+    quick = {"config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}
+    with FaultyProxy(moto_endpoint, Faults(error=1.0, methods=("GET",))) as proxy:
+        failing = {**s3_options, **quick, "client_kwargs": {**s3_options["client_kwargs"], "endpoint_url": proxy.endpoint}}
+        with pytest.raises(AudioReadError, match="calls/a.wav: read failed"):
+            load_audio(f"{s3_bucket}/calls/a.wav", storage_options=failing)
+        proxy.faults = Faults()
+        assert load_audio(f"{s3_bucket}/calls/a.wav", storage_options=failing).duration == 1.0
+    unreachable = {**s3_options, **quick, "client_kwargs": {"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"}}
+    with pytest.raises(AudioReadError, match="calls/a.wav: storage unreachable"):
+        load_audio(f"{s3_bucket}/calls/a.wav", storage_options=unreachable)
+

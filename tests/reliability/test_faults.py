@@ -5,7 +5,8 @@ and embeddings per file as a clean run of the same inputs.
 
 Faults: model actors killed (kill -9) inside a call; CPU task workers killed inside decode, clustering and
 commit tasks; the driver killed mid-job, then the job rerun; S3 answering 500/503, resetting connections
-(before and after doing the work) and answering slowly, through a proxy; the output disk filling up.
+(before and after doing the work) and answering slowly, through a proxy; S3 failing every read of the
+audio (``read_error`` rows, then a rerun once it recovers); the output disk filling up.
 (tests/jobs/test_job.py already kills an embedding actor between shards and kills a worker on every try
 of one "poison" file.)
 """
@@ -279,6 +280,37 @@ def test_s3_errors_resets_and_slow_answers(ray_cluster: dict, models_dir: Path, 
     assert counts["error"] >= 5 and min(counts["reset_before"], counts["reset_after"], counts["delay"]) >= 1, counts
     assert isinstance(runs[-1], dict), runs
     check_recovered(output, s3_options, inputs, clean)
+
+
+def test_s3_reads_failing_after_retries_are_read_errors_then_rerun(
+        ray_cluster: dict, models_dir: Path, inputs: dict[str, Path], clean: dict[str, Any], moto_endpoint: str,
+        s3_options: dict[str, Any], s3_bucket: str, tmp_path: Path) -> None:
+    """Every GET of the audio fails (500/503) while HEADs pass: the objects exist but cannot be read. Each
+    file must end as a ``read_error`` row (a storage failure, tried 3 times), never ``decode_error`` or
+    ``not_found``, with the job finishing; once the store recovers, a rerun completes them all."""
+    import s3fs
+
+    fs = s3fs.S3FileSystem(**s3_options)
+    rows = []
+    for file_id, path in inputs.items():
+        fs.put_file(str(path), f"{s3_bucket}/audio/{path.name}")
+        rows.append({"id": file_id, "path": f"{s3_bucket}/audio/{path.name}"})
+    manifest = write_manifest(rows, str(tmp_path / "calls.jsonl"))
+    output = str(tmp_path / "out")
+    with FaultyProxy(moto_endpoint, Faults(error=1.0, methods=("GET",)), seed=3) as proxy:
+        storage = {**through(proxy, s3_options),
+                   "config_kwargs": {"retries": {"max_attempts": 1}}}
+        report = run_job(options(manifest, output, models_dir, "s3-down", storage_options=storage))
+        assert report["files"]["failed"] == len(inputs), report["files"]
+        found = assert_exactly_once(output, None, inputs, all_ok=False)
+        assert {row["error_type"] for row in found.status} == {"read_error"}, found.status
+        assert all("gave up after 3 tries" in row["error_message"] for row in found.status)
+        assert all(s3_options["secret"] not in row["error_message"] for row in found.status)
+        assert proxy.snapshot()["error"] >= 3 * len(inputs)
+        proxy.faults = Faults()
+        report = run_job(options(manifest, output, models_dir, "s3-back", storage_options=storage))
+    assert report["files"] == {"rows": len(inputs), "ok": len(inputs), "failed": 0, "skipped": 0}
+    check_recovered(output, None, inputs, clean)
 
 
 def test_listing_sees_shards_committed_by_other_processes(s3_bucket: str, s3_options: dict[str, Any]) -> None:
