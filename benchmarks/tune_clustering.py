@@ -4,7 +4,7 @@ Segmentation and embeddings are computed once per file (for the chosen mode); on
 reconstruction are repeated, so a sweep costs little more than one pass. Prints total DER per setting
 and per dev subset. One global setting is chosen for all files: do not tune to single files.
 
-usage: python benchmarks/tune_clustering.py [--mode fast|exact] [--thresholds 0.5,0.6,...]
+usage: python -m benchmarks.tune_clustering [--mode fast|exact] [--thresholds 0.5,0.6,...]
 """
 
 from __future__ import annotations

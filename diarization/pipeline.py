@@ -97,7 +97,7 @@ class Pipeline:
                            math.lcm(getattr(self.embedder.network, "trunk_hop", 1), segmentation.sincnet.stride))
         self.segmenter = Segmenter(segmentation, step=step or settings["step"], share_sinc=settings["share_sinc"],
                                    batch_size=int(segmentation_batch_size or options.get("segmentation_batch_size", 32)))
-        if settings["shared_trunk"] and hasattr(self.embedder.network, "fuse_batchnorm"):
+        if hasattr(self.embedder.network, "fuse_batchnorm"):  # same embeddings to ~1e-6, one pass less per layer
             self.embedder.network.fuse_batchnorm()
         self.embedding_batch_size = int(embedding_batch_size or options.get("embedding_batch_size", 32))
         self.clustering = clustering_for(models)
