@@ -49,13 +49,28 @@ def _fill_chunk(block: np.ndarray, segmentation: np.ndarray, clusters: np.ndarra
             seen.add(k)
 
 
+def _merged_speakers(data: np.ndarray, hard_clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(C, F, S) float64 activities and (C, S) clusters where local speakers of one chunk sharing a cluster
+    are merged into the first (their max; the others get cluster -1), NaN -> 0 after the max."""
+    merged = np.array(data, dtype=np.float64)
+    clusters = np.array(hard_clusters, dtype=np.int64)
+    for later in range(clusters.shape[1]):
+        for earlier in range(later):
+            same = (clusters[:, earlier] == clusters[:, later]) & (clusters[:, earlier] >= 0)
+            if same.any():
+                merged[same, :, earlier] = np.maximum(merged[same, :, earlier], merged[same, :, later])
+                clusters[same, later] = -1
+    return np.nan_to_num(merged, nan=0.0), clusters
+
+
 def clustered_activations(
     segmentations: Windowed, hard_clusters: np.ndarray, frames: SlidingWindow
 ) -> Windowed:
     """Overlap-add of the clustered segmentations (sum, frames no chunk covers = 0).
 
     Equal to ``aggregate(Windowed(cluster_segmentations(...)), frames, missing=0, skip_average=True)``
-    (same float32 accumulation, chunk by chunk) without holding the (chunks, frames, K) array.
+    (same float32 accumulation, chunk by chunk) without holding the (chunks, frames, K) array: each
+    chunk adds only the columns of its own clusters (the others would add zeros).
     """
     data = np.asarray(segmentations.data)
     num_chunks, num_frames, _ = data.shape
@@ -63,12 +78,12 @@ def clustered_activations(
     frames = SlidingWindow(start=chunks.start, duration=frames.duration, step=frames.step)
     num_clusters = max(int(np.max(hard_clusters, initial=-1)) + 1, 0)
     total = np.zeros((num_aggregated_frames(chunks, num_chunks, frames), num_clusters), dtype=np.float32)
-    block = np.empty((num_frames, num_clusters))
+    merged, clusters = _merged_speakers(data, hard_clusters)
     for c in range(num_chunks):
-        block.fill(np.nan)
-        _fill_chunk(block, data[c], hard_clusters[c])
         first = frames.closest_frame(chunks.start + c * chunks.step + 0.5 * frames.duration)
-        total[first : first + num_frames] += np.nan_to_num(block, nan=0.0)
+        for s in np.flatnonzero(clusters[c] >= 0):
+            column = total[first:first + num_frames, clusters[c, s]]
+            column += merged[c, :, s]  # float32 += float64, as the reference's block sum
     return Windowed(total, frames)
 
 
@@ -91,10 +106,11 @@ def _crop_loose(window: SlidingWindow, n: int, start: float, end: float) -> tupl
     return max(i, 0), min(j, n)
 
 
-def to_diarization(activations: Windowed, count: Windowed) -> Windowed:
+def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray | None = None) -> Windowed:
     """Per frame, mark active the ``count[t]`` clusters with the highest activation (0/1 float32).
 
-    Ties are broken by ``np.argsort`` of the negated activations, as the reference.
+    Ties are broken by ``np.argsort`` of the negated activations, as the reference. ``ranking``: that
+    argsort of these activations, when already computed (e.g. for another count).
     """
     act = np.asarray(activations.data)
     max_count = int(np.max(count.data, initial=0))
@@ -112,7 +128,7 @@ def to_diarization(activations: Windowed, count: Windowed) -> Windowed:
     binary = np.zeros_like(act)
     n = min(len(act), len(counts))
     if n and act.shape[1]:
-        order = np.argsort(-act[:n], axis=-1)
+        order = np.argsort(-act[:n], axis=-1) if ranking is None else ranking[ai:ai + n]
         chosen = (np.arange(act.shape[1])[None, :] < counts[:n, None]).astype(binary.dtype)
         np.put_along_axis(binary[:n], order, chosen, axis=1)
     return Windowed(binary, window)
@@ -136,9 +152,11 @@ def frame_middles(window: SlidingWindow, n: int) -> np.ndarray:
 
 def _active_states(scores: np.ndarray) -> np.ndarray:
     """Hysteresis (onset/offset 0.5) state of every frame; undecided frames keep the previous state."""
-    decided = (scores > ONSET) | (scores < OFFSET)
-    decided[0] = True
     value = scores > ONSET
+    decided = value | (scores < OFFSET)
+    if decided.all():  # 0/1 input: nothing to carry over
+        return value
+    decided[0] = True
     last = np.maximum.accumulate(np.where(decided, np.arange(len(scores)), 0))
     return value[last]
 
@@ -225,10 +243,13 @@ def diarize_from_clusters(
     hard = np.array(hard_clusters, dtype=np.int64, copy=True)
     hard[np.sum(seg, axis=1) == 0] = -2
     capped = np.minimum(counts, max_speakers).astype(np.int8)
-    regular = reconstruct(segmentations, hard, Windowed(capped, count.window))
-    exclusive = reconstruct(
-        segmentations, hard, Windowed(np.minimum(capped, 1).astype(np.int8), count.window)
-    )
+    activations = clustered_activations(segmentations, hard, count.window)
+    width = max(activations.data.shape[1], int(np.max(capped, initial=0)))  # as to_diarization pads
+    activations = Windowed(np.pad(activations.data, ((0, 0), (0, width - activations.data.shape[1]))),
+                           activations.window)
+    ranking = np.argsort(-activations.data, axis=-1)  # shared by both: the exclusive count only is lower
+    regular = to_diarization(activations, Windowed(capped, count.window), ranking)
+    exclusive = to_diarization(activations, Windowed(np.minimum(capped, 1).astype(np.int8), count.window), ranking)
     return (
         to_turns(regular, min_duration_off=min_duration_off),
         to_turns(exclusive, min_duration_off=min_duration_off),

@@ -13,7 +13,7 @@ Requires chunk starts and the tile layout to fall on the trunk's frame grid.
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,8 @@ from .windows import SlidingWindow, Windowed
 DEFAULT_TILE_SECONDS = 60.0
 MARGIN_SECONDS = 2.0  # context on each side of a tile (CAM++'s convolutions see about +-2 s)
 POOL_GROUP = 32  # chunks pooled per call: bounds the copied frame slices
+GPU_POOL_GROUP = 384  # on a GPU: ~16 min of chunks per pooling call (~0.4 GB of copied frame slices)
+GPU_TILE_BATCH = 8  # on a GPU: tiles per trunk pass
 
 
 @dataclass(frozen=True)
@@ -94,22 +96,51 @@ def trunk_masks(model: SpeakerEmbedding, segmentations: Windowed, exclude_overla
     return torch.from_numpy(speaker_masks(data, exclude_overlap, min_num_frames))
 
 
+def _tile_span(grid: TrunkGrid, index: int) -> tuple[int, int, int, int]:
+    """(first, last) frames of tile ``index`` and the [start, stop) samples its trunk pass reads: ``grid.margin``
+    frames of context on each side inside the chunks' span (none past the last chunk: zeros there would
+    shift the per-input feature normalisation)."""
+    first, last = index * grid.tile, min((index + 1) * grid.tile, grid.num_frames)
+    start = max(0, first - grid.margin) * grid.hop
+    stop = (last + (grid.margin if last < grid.num_frames else 1)) * grid.hop
+    return first, last, start, stop
+
+
+def _padded(waveform: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Samples [start, stop) of a 1-D waveform, zeros past its end."""
+    piece = waveform[start:min(stop, waveform.shape[0])]
+    return F.pad(piece, (0, stop - start - piece.shape[0]))
+
+
 def tile_frames(model: SpeakerEmbedding, waveform: torch.Tensor, grid: TrunkGrid, index: int) -> torch.Tensor:
     """(features, frames) trunk output of tile ``index``, computed with ``grid.margin`` frames of context on
     each side inside the chunks' span (zeros past the end of the file, as in the last chunk's padding)."""
-    first, last = index * grid.tile, min((index + 1) * grid.tile, grid.num_frames)
-    start = max(0, first - grid.margin) * grid.hop
-    # context past the last chunk would be zeros, which shift the per-input feature normalisation: none
-    stop = (last + (grid.margin if last < grid.num_frames else 1)) * grid.hop
+    return tiles_frames(model, waveform, grid, [index])[index]
+
+
+def tiles_frames(model: SpeakerEmbedding, waveform: torch.Tensor, grid: TrunkGrid, indices: Sequence[int],
+                 batch: int = 1) -> dict[int, torch.Tensor]:
+    """``tile_frames`` of several tiles, up to ``batch`` tiles of equal length per trunk pass (on a GPU,
+    one tile leaves most of the device idle)."""
     waveform = torch.as_tensor(waveform).reshape(-1)
-    audio = waveform[start:min(stop, waveform.shape[0])]
-    audio = F.pad(audio, (0, stop - start - audio.shape[0]))
-    with torch.inference_mode():
-        frames = model.network.trunk(audio.reshape(1, 1, -1).to(model.device, torch.float32))[0]
-    offset = first - start // grid.hop
-    if frames.shape[1] < offset + last - first:
-        raise ValueError(f"the trunk gave {frames.shape[1]} frames for a tile that needs {offset + last - first}")
-    return frames[:, offset:offset + last - first]
+    spans = {index: _tile_span(grid, index) for index in indices}
+    by_length: dict[int, list[int]] = {}
+    for index, (_, _, start, stop) in spans.items():
+        by_length.setdefault(stop - start, []).append(index)
+    frames: dict[int, torch.Tensor] = {}
+    for length, group in by_length.items():
+        for at in range(0, len(group), max(1, batch)):
+            part = group[at:at + max(1, batch)]
+            audio = torch.stack([_padded(waveform, spans[k][2], spans[k][3]) for k in part])
+            with torch.inference_mode():
+                maps = model.network.trunk(audio.unsqueeze(1).to(model.device, torch.float32))
+            for k, tile in zip(part, maps):
+                first, last, start, _ = spans[k]
+                offset = first - start // grid.hop
+                if tile.shape[1] < offset + last - first:
+                    raise ValueError(f"the trunk gave {tile.shape[1]} frames for a tile that needs {offset + last - first}")
+                frames[k] = tile[:, offset:offset + last - first]
+    return frames
 
 
 def pool_chunks(model: SpeakerEmbedding, grid: TrunkGrid, tiles: MutableMapping[int, torch.Tensor],
@@ -142,21 +173,22 @@ def shared_trunk_embeddings(
     masks = trunk_masks(model, binarized_segmentations, exclude_overlap)
     active = np.flatnonzero((masks != 0).any(dim=2).any(dim=1).numpy())
     tiles: dict[int, torch.Tensor] = {}
+    on_gpu = model.device.type != "cpu"
+    pool_group, tile_batch = (GPU_POOL_GROUP, GPU_TILE_BATCH) if on_gpu else (POOL_GROUP, 1)
     if hook is not None:
         hook("embeddings", None, total=num_chunks, completed=0)
-    for group in range(0, num_chunks, POOL_GROUP):
-        here = active[(active >= group) & (active < group + POOL_GROUP)]
+    for group in range(0, num_chunks, pool_group):
+        here = active[(active >= group) & (active < group + pool_group)]
         if len(here):
             first, last = int(here[0]), int(here[-1]) + 1
             start, end = grid.chunk_frames(first, last)
             for index in [k for k in tiles if (k + 1) * grid.tile <= start]:
                 del tiles[index]
-            for index in grid.tiles_of(start, end):
-                if index not in tiles:
-                    tiles[index] = tile_frames(model, waveform, grid, index)
+            missing = [k for k in grid.tiles_of(start, end) if k not in tiles]
+            tiles.update(tiles_frames(model, waveform, grid, missing, batch=tile_batch))
             output[first:last] = pool_chunks(model, grid, tiles, masks[first:last], first)
         if hook is not None:
-            hook("embeddings", None, total=num_chunks, completed=min(num_chunks, group + POOL_GROUP))
+            hook("embeddings", None, total=num_chunks, completed=min(num_chunks, group + pool_group))
     return output
 
 

@@ -12,7 +12,7 @@ from diarization.audio import load_audio
 from diarization.embedding import chunk_embeddings, load_embedding_model
 from diarization.models.pyannet import load_segmentation_model
 from diarization.segmentation import Segmenter
-from diarization.shared_trunk import shared_trunk_embeddings, supports_shared_trunk, trunk_grid
+from diarization.shared_trunk import shared_trunk_embeddings, supports_shared_trunk, tile_frames, tiles_frames, trunk_grid
 from diarization.windows import SlidingWindow
 
 
@@ -75,3 +75,17 @@ def test_tile_size_changes_little(setup) -> None:
     assert np.array_equal(active, ~np.isnan(b[:, :, 0]))
     cosine = np.sum(a * b, axis=-1)[active] / np.linalg.norm(a, axis=-1)[active] / np.linalg.norm(b, axis=-1)[active]
     assert np.median(cosine) > 0.99, cosine
+
+
+def test_tiles_batched_per_trunk_pass_equal_one_by_one(setup) -> None:
+    """The GPU path runs several equal-length tiles per trunk pass: each tile's frames equal its own pass
+    (first and last tiles are shorter and run apart)."""
+    embedder, audio, segmentations = setup
+    grid = trunk_grid(embedder, segmentations.window, len(segmentations), tile_seconds=6.0)
+    assert grid.num_tiles >= 4
+    indices = list(range(grid.num_tiles))
+    batched = tiles_frames(embedder, audio.waveform, grid, indices, batch=3)
+    assert sorted(batched) == indices
+    for index in indices:
+        torch.testing.assert_close(batched[index], tile_frames(embedder, audio.waveform, grid, index),
+                                   rtol=1e-4, atol=1e-4)

@@ -1,0 +1,222 @@
+"""One hour of audio end to end on one GPU: time per stage, GPU utilisation, GPU memory, and agreement
+with the same pipeline on CPU.
+
+The input is the dev set's LibriSpeech conversations (``--dev``: a folder of WAV/FLAC files) joined and
+repeated to ``--minutes`` minutes, written as one 16 kHz PCM16 WAV. For each ``--modes`` entry the
+pipeline is loaded on the GPU and warmed up on a 10 s clip (not timed), then run ``--repeat`` times on the
+whole file, stage by stage as ``Pipeline.__call__`` runs them on a GPU: decode (the WAV read from disk),
+segmentation, embeddings, clustering + reconstruction, writing the RTTM, with a device sync after each
+GPU stage. Printed per mode (best run): end to end seconds and seconds per hour of audio, the stage
+breakdown, GPU utilisation while the run lasted (NVML samples every 10 ms: mean and share of samples
+with a kernel running), peak GPU memory (``torch.cuda.max_memory_allocated``), then the agreement of
+the GPU's output with the CPU's on the first ``--check-minutes`` minutes (share of speech frames whose
+speaker set differs after the best one-to-one mapping of labels).
+
+    python3 benchmarks/gpu.py [--minutes 60] [--models DIR] [--dev DIR] [--modes fast,exact]
+        [--repeat 3] [--segmentation-batch 256] [--embedding-batch 64] [--check-minutes 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from diarization import Pipeline
+from diarization.output import Diarization
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DEV = REPO.parent / "shared" / "data" / "dev" / "libri_conversations"
+
+
+def joined_audio(dev: Path, seconds: float, rate: int = 16000) -> np.ndarray:
+    """The folder's audio files, resampled to ``rate`` and joined, repeated up to ``seconds``."""
+    pieces = []
+    for path in sorted(p for p in dev.iterdir() if p.suffix.lower() in (".wav", ".flac")):
+        data, source_rate = sf.read(path, dtype="float32", always_2d=True)
+        pieces.append(soxr.resample(data.mean(axis=1), source_rate, rate).astype(np.float32))
+    if not pieces:
+        raise SystemExit(f"no .wav or .flac files in {dev}")
+    once = np.concatenate(pieces)
+    total = round(seconds * rate)
+    return np.tile(once, -(-total // len(once)))[:total]
+
+
+class GpuSampler:
+    """NVML utilisation samples in a thread while a ``with`` block runs (empty without NVML)."""
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.samples: list[int] = []
+        self._stop = threading.Event()
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        except Exception:  # noqa: BLE001 - no NVML: report no utilisation rather than fail
+            self._nvml = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(self._nvml.nvmlDeviceGetUtilizationRates(self._handle).gpu)
+            time.sleep(self.interval)
+
+    def __enter__(self) -> GpuSampler:
+        if self._nvml is not None:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._nvml is not None:
+            self._thread.join()
+
+    def summary(self) -> str:
+        if not self.samples:
+            return "n/a (no NVML)"
+        values = np.asarray(self.samples)
+        return f"mean {values.mean():.0f}%, busy in {100 * (values > 0).mean():.0f}% of {len(values)} samples"
+
+
+def run_stages(pipeline: Pipeline, path: Path, rttm: Path, profile: bool = False) -> tuple[dict[str, float], object]:
+    """One end-to-end run, stage by stage (what ``Pipeline.__call__`` does on a GPU), timed; ``profile``
+    prints where the CPU-side stages (decode, clustering) spend their time."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile() if profile else None
+    sync = torch.cuda.synchronize if pipeline.device.type == "cuda" else (lambda: None)
+    times: dict[str, float] = {}
+    start = time.perf_counter()
+    audio = pipeline.load(path)
+    times["decode"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    [segmentations] = pipeline.segment_many([audio])
+    sync()
+    times["segmentation"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    embeddings = pipeline.embed_many([(audio, segmentations)])[0] if pipeline.needs_embeddings(segmentations) else None
+    sync()
+    times["embeddings"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    result = pipeline.finish(audio.uri, audio.duration, segmentations, embeddings)
+    times["clustering"] = time.perf_counter() - mark
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
+    mark = time.perf_counter()
+    result.write_rttm(rttm)
+    times["write"] = time.perf_counter() - mark
+    times["total"] = time.perf_counter() - start
+    return times, result
+
+
+def frame_disagreement(a: Diarization, b: Diarization, duration: float, step: float = 0.01) -> float:
+    """Share of frames (speech in either) whose speaker sets differ, after the best label mapping."""
+    frames = int(duration / step) + 1
+
+    def matrix(diarization: Diarization) -> tuple[np.ndarray, list[str]]:
+        labels = diarization.labels()
+        active = np.zeros((len(labels), frames), bool)
+        for turn, speaker in diarization:
+            active[labels.index(speaker), int(turn.start / step):int(turn.end / step)] = True
+        return active, labels
+
+    from scipy.optimize import linear_sum_assignment
+
+    x, _ = matrix(a)
+    y, _ = matrix(b)
+    size = max(len(x), len(y), 1)
+    x = np.vstack([x, np.zeros((size - len(x), frames), bool)])
+    y = np.vstack([y, np.zeros((size - len(y), frames), bool)])
+    overlap = x.astype(np.float32) @ y.T.astype(np.float32)
+    rows, cols = linear_sum_assignment(-overlap)
+    y = y[cols[np.argsort(rows)]]
+    speech = x.any(axis=0) | y.any(axis=0)
+    differ = (x != y).any(axis=0) & speech
+    return float(differ.sum() / max(speech.sum(), 1))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--models", default=None, help="model folder (default: DIARIZATION_MODELS / ../shared/models)")
+    parser.add_argument("--dev", default=str(DEFAULT_DEV), help="folder of speech files to join")
+    parser.add_argument("--modes", default="fast,exact")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--segmentation-batch", type=int, default=256)
+    parser.add_argument("--embedding-batch", type=int, default=64)
+    parser.add_argument("--check-minutes", type=float, default=2.0, help="0: no CPU agreement check")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--profile", action="store_true", help="profile the clustering stage of one more run")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit("no CUDA device")
+        print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
+              f"cuDNN {torch.backends.cudnn.version()}, TF32 convolutions {torch.backends.cudnn.allow_tf32}")
+    work = Path(tempfile.mkdtemp(prefix="gpu-bench-"))
+    audio = joined_audio(Path(args.dev), args.minutes * 60)
+    path = work / "long.wav"
+    sf.write(path, audio, 16000, subtype="PCM_16")
+    clip = work / "clip.wav"
+    sf.write(clip, audio[:160000], 16000, subtype="PCM_16")
+    hours = len(audio) / 16000 / 3600
+    print(f"input: {len(audio) / 16000 / 60:.1f} min of joined LibriSpeech conversations, 16 kHz PCM16 WAV")
+
+    for mode in args.modes.split(","):
+        try:
+            load = time.perf_counter()
+            pipeline = Pipeline.from_pretrained(args.models, device=device, mode=mode,
+                                                segmentation_batch_size=args.segmentation_batch,
+                                                embedding_batch_size=args.embedding_batch)
+            run_stages(pipeline, clip, work / "clip.rttm")  # warm-up: cuDNN plans, allocator
+            print(f"\n== mode {mode} (step {pipeline.segmenter.step} s) on {pipeline.device}: "
+                  f"load + warm-up {time.perf_counter() - load:.1f} s ==")
+            best = None
+            for attempt in range(args.repeat):
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                with GpuSampler() as sampler:
+                    times, result = run_stages(pipeline, path, work / f"{mode}.rttm")
+                memory = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
+                stages = ", ".join(f"{k} {v:.2f}" for k, v in times.items() if k != "total")
+                print(f"  run {attempt + 1}: {times['total']:.2f} s end to end ({times['total'] / hours:.2f} s per hour "
+                      f"of audio) | {stages} | GPU {sampler.summary()} | peak GPU memory {memory:.2f} GiB | "
+                      f"{result.num_speakers} speakers", flush=True)
+                if best is None or times["total"] < best["total"]:
+                    best = times
+            print(f"  best: {best['total']:.2f} s for {hours:.2f} h = {best['total'] / hours:.2f} s per hour")
+            if args.profile:
+                run_stages(pipeline, path, work / f"{mode}.rttm", profile=True)
+            if args.check_minutes > 0 and device.type == "cuda":
+                piece = work / "check.wav"
+                sf.write(piece, audio[:round(args.check_minutes * 60 * 16000)], 16000, subtype="PCM_16")
+                _, on_gpu = run_stages(pipeline, piece, work / "check-gpu.rttm")
+                on_cpu = Pipeline.from_pretrained(args.models, device="cpu", mode=mode)(piece)
+                share = frame_disagreement(on_gpu.speaker_diarization, on_cpu.speaker_diarization,
+                                           args.check_minutes * 60)
+                print(f"  GPU vs CPU on the first {args.check_minutes:g} min: speakers {on_gpu.num_speakers} vs "
+                      f"{on_cpu.num_speakers}, speech frames with a different speaker set {100 * share:.2f}%")
+        except Exception:  # noqa: BLE001 - report and go on with the next mode
+            traceback.print_exc()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
