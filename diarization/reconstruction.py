@@ -129,8 +129,9 @@ def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray |
     n = min(len(act), len(counts))
     if n and act.shape[1]:
         order = np.argsort(-act[:n], axis=-1) if ranking is None else ranking[ai:ai + n]
-        chosen = (np.arange(act.shape[1])[None, :] < counts[:n, None]).astype(binary.dtype)
-        np.put_along_axis(binary[:n], order, chosen, axis=1)
+        for rank in range(min(max_count, act.shape[1])):  # the clusters ranked 0 .. count[t] - 1
+            frames = np.flatnonzero(counts[:n] > rank)
+            binary[frames, order[frames, rank]] = 1
     return Windowed(binary, window)
 
 
@@ -206,8 +207,8 @@ def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off:
         return []
     middles = frame_middles(discrete.window, num_frames)
     turns: list[Turn] = []
-    for k in range(data.shape[1]):
-        regions = _regions(_active_states(data[:, k]), middles)
+    for k, scores in enumerate(np.ascontiguousarray(data.T)):  # one contiguous row per cluster
+        regions = _regions(_active_states(scores), middles)
         if min_duration_off > 0.0:
             regions = _support(_support(sorted(regions), min_duration_off), 0.0)
         if min_duration_on > 0.0:
