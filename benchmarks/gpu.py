@@ -102,6 +102,7 @@ def run_stages(pipeline: Pipeline, path: Path, rttm: Path, profile: bool = False
     audio = pipeline.load(path)
     times["decode"] = time.perf_counter() - start
     mark = time.perf_counter()
+    audio = pipeline.on_device(audio)
     [segmentations] = pipeline.segment_many([audio])
     sync()
     times["segmentation"] = time.perf_counter() - mark
@@ -122,6 +123,21 @@ def run_stages(pipeline: Pipeline, path: Path, rttm: Path, profile: bool = False
     times["write"] = time.perf_counter() - mark
     times["total"] = time.perf_counter() - start
     return times, result
+
+
+def profile_gpu_stages(pipeline: Pipeline, path: Path) -> None:
+    """torch.profiler's tables (by CUDA time, by CPU time) of segmentation + embeddings on ``path``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    audio = pipeline.on_device(pipeline.load(path))
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        [segmentations] = pipeline.segment_many([audio])
+        torch.cuda.synchronize()
+        pipeline.embed_many([(audio, segmentations)])
+        torch.cuda.synchronize()
+    events = prof.key_averages()
+    print(events.table(sort_by="cuda_time_total", row_limit=15, max_name_column_width=60))
+    print(events.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=60))
 
 
 def frame_disagreement(a: Diarization, b: Diarization, duration: float, step: float = 0.01) -> float:
@@ -162,6 +178,9 @@ def main() -> int:
     parser.add_argument("--check-minutes", type=float, default=2.0, help="0: no CPU agreement check")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--profile", action="store_true", help="profile the clustering stage of one more run")
+    parser.add_argument("--torch-profile", action="store_true",
+                        help="torch.profiler table of the GPU stages (segmentation, embeddings) of one more run")
+    parser.add_argument("--cudnn-benchmark", action="store_true", help="let cuDNN time its algorithms first")
     args = parser.parse_args()
 
     device = torch.device(args.device)
@@ -170,6 +189,7 @@ def main() -> int:
             raise SystemExit("no CUDA device")
         print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}, "
               f"cuDNN {torch.backends.cudnn.version()}, TF32 convolutions {torch.backends.cudnn.allow_tf32}")
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     work = Path(tempfile.mkdtemp(prefix="gpu-bench-"))
     audio = joined_audio(Path(args.dev), args.minutes * 60)
     path = work / "long.wav"
@@ -204,6 +224,8 @@ def main() -> int:
             print(f"  best: {best['total']:.2f} s for {hours:.2f} h = {best['total'] / hours:.2f} s per hour")
             if args.profile:
                 run_stages(pipeline, path, work / f"{mode}.rttm", profile=True)
+            if args.torch_profile:
+                profile_gpu_stages(pipeline, path)
             if args.check_minutes > 0 and device.type == "cuda":
                 piece = work / "check.wav"
                 sf.write(piece, audio[:round(args.check_minutes * 60 * 16000)], 16000, subtype="PCM_16")

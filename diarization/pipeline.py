@@ -11,6 +11,7 @@ many files at once, so a batch runner can keep every model busy with work from m
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -153,6 +154,13 @@ class Pipeline:
         return load_audio(source, self.sample_rate, max_duration=max_duration, channel=channel,
                           storage_options=storage_options)
 
+    def on_device(self, audio: Audio) -> Audio:
+        """``audio`` with its waveform on the models' GPU (one copy for both models), as is on CPU."""
+        if self.device.type == "cpu" or audio.waveform.device == self.device:
+            return audio
+        waveform = audio.waveform.pin_memory() if audio.waveform.device.type == "cpu" else audio.waveform
+        return dataclasses.replace(audio, waveform=waveform.to(self.device, non_blocking=True))
+
     def segment_many(self, audios: Sequence[Audio], hook: Hook = no_hook) -> list[Windowed]:
         """Binarized local segmentation (num_chunks, num_frames, 3) of each file, chunks batched across files."""
         return self.segmenter.segment_many([audio.waveform for audio in audios], hook=hook)
@@ -210,6 +218,7 @@ class Pipeline:
                 workers=self._concurrent_workers(), hook=hook)
             hook("segmentation", segmentations)
         else:
+            audio = self.on_device(audio)
             [segmentations] = self.segment_many([audio], hook=hook)
             hook("segmentation", segmentations)
             embeddings = None
