@@ -232,7 +232,7 @@ def main() -> None:
                                                 models=models, storage_options=faulty, shard_size=3, batch_files=2,
                                                 progress=False))
                     success = not report["shards"]["failed"] and report["files"]["failed"] == 0
-                    if not success:  # e.g. an S3 read that failed after every retry: a decode_error row
+                    if not success:  # e.g. an S3 read that failed after every retry: a read_error row
                         print(f"      run {run_id}: {report['files']}, errors {report['errors']}, "
                               f"{len(report['shards']['failed'])} shards not committed", flush=True)
                 except Exception as error:  # noqa: BLE001 - a run may die of the faults; the next one recovers
