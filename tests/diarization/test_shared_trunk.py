@@ -12,7 +12,8 @@ from diarization.audio import load_audio
 from diarization.embedding import chunk_embeddings, load_embedding_model
 from diarization.models.pyannet import load_segmentation_model
 from diarization.segmentation import Segmenter
-from diarization.shared_trunk import shared_trunk_embeddings, supports_shared_trunk, tile_frames, tiles_frames, trunk_grid
+from diarization.shared_trunk import (shared_trunk_embeddings, supports_shared_trunk, tile_frames, tiles_frames,
+                                      trunk_grid, trunk_masks)
 from diarization.windows import SlidingWindow
 
 
@@ -32,7 +33,7 @@ def test_a_lone_chunk_is_the_exact_computation(setup) -> None:
     segmentations = setup[2]
     one = type(segmentations)(segmentations.data[:1], segmentations.window)
     exact = chunk_embeddings(embedder, waveform, one, exclude_overlap=True)
-    shared = shared_trunk_embeddings(embedder, waveform, one, exclude_overlap=True)
+    shared = shared_trunk_embeddings(embedder, waveform, one, exclude_overlap=True, centre_weighted=False)
     assert np.array_equal(np.isnan(exact), np.isnan(shared))
     valid = ~np.isnan(exact)
     cosine = np.sum(exact * shared, axis=-1)[valid[..., 0]] / np.linalg.norm(exact, axis=-1)[valid[..., 0]] \
@@ -43,7 +44,8 @@ def test_a_lone_chunk_is_the_exact_computation(setup) -> None:
 def test_shared_blocks_stay_close_to_exact(setup) -> None:
     embedder, audio, segmentations = setup
     exact = chunk_embeddings(embedder, audio.waveform, segmentations, exclude_overlap=True)
-    shared = shared_trunk_embeddings(embedder, audio.waveform, segmentations, exclude_overlap=True)
+    shared = shared_trunk_embeddings(embedder, audio.waveform, segmentations, exclude_overlap=True,
+                                     centre_weighted=False)
     active = ~np.isnan(exact[:, :, 0])
     assert active.sum() > 10
     assert np.array_equal(active, ~np.isnan(shared[:, :, 0]))
@@ -89,3 +91,20 @@ def test_tiles_batched_per_trunk_pass_equal_one_by_one(setup) -> None:
     for index in indices:
         torch.testing.assert_close(batched[index], tile_frames(embedder, audio.waveform, grid, index),
                                    rtol=1e-4, atol=1e-4)
+
+
+def test_centre_weighting_is_a_hamming_window_over_each_chunk(setup) -> None:
+    """The default pooling weights are the plain masks times a Hamming window over the chunk's frames: the
+    same speakers are active (no weight reaches 0), and the embeddings stay close to the unweighted ones."""
+    embedder, audio, segmentations = setup
+    plain = trunk_masks(embedder, segmentations, exclude_overlap=True, centre_weighted=False)
+    weighted = trunk_masks(embedder, segmentations, exclude_overlap=True)
+    window = torch.from_numpy(np.hamming(plain.shape[-1]).astype(np.float32))
+    torch.testing.assert_close(weighted, plain * window)
+    assert torch.equal(weighted != 0, plain != 0)
+    a = shared_trunk_embeddings(embedder, audio.waveform, segmentations, exclude_overlap=True)
+    b = shared_trunk_embeddings(embedder, audio.waveform, segmentations, exclude_overlap=True, centre_weighted=False)
+    active = ~np.isnan(b[:, :, 0])
+    assert np.array_equal(active, ~np.isnan(a[:, :, 0]))
+    cosine = np.sum(a * b, axis=-1)[active] / np.linalg.norm(a, axis=-1)[active] / np.linalg.norm(b, axis=-1)[active]
+    assert 0.8 < np.median(cosine) < 0.9999, cosine
