@@ -19,6 +19,7 @@ speaker set differs after the best one-to-one mapping of labels).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import threading
 import time
@@ -30,24 +31,26 @@ import soundfile as sf
 import soxr
 import torch
 
-from diarization import Pipeline
-from diarization.output import Diarization
-
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks.compare_inputs import RATE, write_tiled  # noqa: E402
+from diarization import Pipeline  # noqa: E402
+from diarization.output import Diarization  # noqa: E402
+
 DEFAULT_DEV = REPO.parent / "shared" / "data" / "dev" / "libri_conversations"
 
 
-def joined_audio(dev: Path, seconds: float, rate: int = 16000) -> np.ndarray:
-    """The folder's audio files, resampled to ``rate`` and joined, repeated up to ``seconds``."""
+def speech_pool(dev: Path, rate: int = RATE) -> np.ndarray:
+    """The folder's audio files (WAV or FLAC), mono at ``rate``, joined in name order."""
     pieces = []
     for path in sorted(p for p in dev.iterdir() if p.suffix.lower() in (".wav", ".flac")):
         data, source_rate = sf.read(path, dtype="float32", always_2d=True)
         pieces.append(soxr.resample(data.mean(axis=1), source_rate, rate).astype(np.float32))
     if not pieces:
         raise SystemExit(f"no .wav or .flac files in {dev}")
-    once = np.concatenate(pieces)
-    total = round(seconds * rate)
-    return np.tile(once, -(-total // len(once)))[:total]
+    return np.concatenate(pieces)
 
 
 class GpuSampler:
@@ -191,13 +194,11 @@ def main() -> int:
               f"cuDNN {torch.backends.cudnn.version()}, TF32 convolutions {torch.backends.cudnn.allow_tf32}")
     torch.backends.cudnn.benchmark = args.cudnn_benchmark
     work = Path(tempfile.mkdtemp(prefix="gpu-bench-"))
-    audio = joined_audio(Path(args.dev), args.minutes * 60)
-    path = work / "long.wav"
-    sf.write(path, audio, 16000, subtype="PCM_16")
-    clip = work / "clip.wav"
-    sf.write(clip, audio[:160000], 16000, subtype="PCM_16")
-    hours = len(audio) / 16000 / 3600
-    print(f"input: {len(audio) / 16000 / 60:.1f} min of joined LibriSpeech conversations, 16 kHz PCM16 WAV")
+    pool = speech_pool(Path(args.dev))
+    path = write_tiled(work / "long.wav", pool, args.minutes * 60)
+    clip = write_tiled(work / "clip.wav", pool, 10.0)
+    hours = args.minutes / 60
+    print(f"input: {args.minutes:g} min of joined LibriSpeech conversations, 16 kHz PCM16 WAV")
 
     for mode in args.modes.split(","):
         try:
@@ -227,8 +228,7 @@ def main() -> int:
             if args.torch_profile:
                 profile_gpu_stages(pipeline, path)
             if args.check_minutes > 0 and device.type == "cuda":
-                piece = work / "check.wav"
-                sf.write(piece, audio[:round(args.check_minutes * 60 * 16000)], 16000, subtype="PCM_16")
+                piece = write_tiled(work / "check.wav", pool, args.check_minutes * 60)
                 _, on_gpu = run_stages(pipeline, piece, work / "check-gpu.rttm")
                 on_cpu = Pipeline.from_pretrained(args.models, device="cpu", mode=mode)(piece)
                 share = frame_disagreement(on_gpu.speaker_diarization, on_cpu.speaker_diarization,

@@ -106,16 +106,19 @@ def _crop_loose(window: SlidingWindow, n: int, start: float, end: float) -> tupl
     return max(i, 0), min(j, n)
 
 
+def _with_columns(act: np.ndarray, width: int) -> np.ndarray:
+    """(frames, K) activations with zero columns added up to ``width`` (a count above the clusters found)."""
+    return act if act.shape[1] >= width else np.pad(act, ((0, 0), (0, width - act.shape[1])))
+
+
 def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray | None = None) -> Windowed:
     """Per frame, mark active the ``count[t]`` clusters with the highest activation (0/1 float32).
 
     Ties are broken by ``np.argsort`` of the negated activations, as the reference. ``ranking``: that
     argsort of these activations, when already computed (e.g. for another count).
     """
-    act = np.asarray(activations.data)
     max_count = int(np.max(count.data, initial=0))
-    if act.shape[1] < max_count:
-        act = np.pad(act, ((0, 0), (0, max_count - act.shape[1])))
+    act = _with_columns(np.asarray(activations.data), max_count)
     a_start, a_end = _extent(activations.window, len(act))
     c_start, c_end = _extent(count.window, len(count.data))
     start, end = max(a_start, c_start), min(a_end, c_end)
@@ -245,9 +248,7 @@ def diarize_from_clusters(
     hard[np.sum(seg, axis=1) == 0] = -2
     capped = np.minimum(counts, max_speakers).astype(np.int8)
     activations = clustered_activations(segmentations, hard, count.window)
-    width = max(activations.data.shape[1], int(np.max(capped, initial=0)))  # as to_diarization pads
-    activations = Windowed(np.pad(activations.data, ((0, 0), (0, width - activations.data.shape[1]))),
-                           activations.window)
+    activations = Windowed(_with_columns(activations.data, int(np.max(capped, initial=0))), activations.window)
     ranking = np.argsort(-activations.data, axis=-1)  # shared by both: the exclusive count only is lower
     regular = to_diarization(activations, Windowed(capped, count.window), ranking)
     exclusive = to_diarization(activations, Windowed(np.minimum(capped, 1).astype(np.int8), count.window), ranking)
