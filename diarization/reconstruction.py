@@ -111,12 +111,9 @@ def _with_columns(act: np.ndarray, width: int) -> np.ndarray:
     return act if act.shape[1] >= width else np.pad(act, ((0, 0), (0, width - act.shape[1])))
 
 
-def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray | None = None) -> Windowed:
-    """Per frame, mark active the ``count[t]`` clusters with the highest activation (0/1 float32).
-
-    Ties are broken by ``np.argsort`` of the negated activations, as the reference. ``ranking``: that
-    argsort of these activations, when already computed (e.g. for another count).
-    """
+def _aligned(activations: Windowed, count: Windowed) -> tuple[np.ndarray, np.ndarray, SlidingWindow]:
+    """Activations (with zero columns up to the highest count) and int64 counts over the frames both
+    cover (pyannote.core's loose crop of each to their common extent), and the window of those frames."""
     max_count = int(np.max(count.data, initial=0))
     act = _with_columns(np.asarray(activations.data), max_count)
     a_start, a_end = _extent(activations.window, len(act))
@@ -124,15 +121,50 @@ def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray |
     start, end = max(a_start, c_start), min(a_end, c_end)
     ai, aj = _crop_loose(activations.window, len(act), start, end)
     ci, cj = _crop_loose(count.window, len(count.data), start, end)
-    act = act[ai:aj]
     counts = np.asarray(count.data)[ci:cj].reshape(cj - ci, -1)[:, 0].astype(np.int64)
     window = activations.window
     window = SlidingWindow(start=window.start + ai * window.step, duration=window.duration, step=window.step)
+    return act[ai:aj], counts, window
+
+
+def leading_clusters(act: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """(frames, max count) int64: in row t, the first ``counts[t]`` entries of ``np.argsort(-act[t])``,
+    i.e. the reference's ranking of the clusters, ties broken as it breaks them. Later entries are
+    unspecified, and -1 past the number of clusters.
+
+    ``np.argsort`` sorts each row on its own, so only the rows that need it are sorted: a frame whose
+    count is 1 and whose highest activation is unique takes its ``argmax`` (any sort puts it first).
+    """
+    num_frames = min(len(act), len(counts))
+    act, counts = act[:num_frames], counts[:num_frames]
+    width = int(np.max(counts, initial=0))
+    order = np.full((num_frames, width), -1, dtype=np.int64)
+    if width == 0 or act.shape[1] == 0:
+        return order
+    best = np.argmax(act, axis=1)
+    top = np.take_along_axis(act, best[:, None], axis=1)
+    simple = (counts == 1) & (np.count_nonzero(act == top, axis=1) == 1)
+    order[simple, 0] = best[simple]
+    rest = np.flatnonzero((counts > 0) & ~simple)
+    if rest.size:
+        ranked = np.argsort(-act[rest], axis=-1)[:, :width]
+        order[rest, : ranked.shape[1]] = ranked
+    return order
+
+
+def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray | None = None) -> Windowed:
+    """Per frame, mark active the ``count[t]`` clusters with the highest activation (0/1 float32).
+
+    Ties are broken as ``np.argsort`` of the negated activations breaks them, as the reference.
+    ``ranking``: ``leading_clusters`` of the aligned activations for a count at least this one on every
+    frame, when already computed (the exclusive diarization reuses the regular one's).
+    """
+    act, counts, window = _aligned(activations, count)
     binary = np.zeros_like(act)
     n = min(len(act), len(counts))
     if n and act.shape[1]:
-        order = np.argsort(-act[:n], axis=-1) if ranking is None else ranking[ai:ai + n]
-        for rank in range(min(max_count, act.shape[1])):  # the clusters ranked 0 .. count[t] - 1
+        order = leading_clusters(act, counts) if ranking is None else ranking
+        for rank in range(min(int(np.max(counts[:n], initial=0)), act.shape[1])):  # ranks 0 .. count[t] - 1
             frames = np.flatnonzero(counts[:n] > rank)
             binary[frames, order[frames, rank]] = 1
     return Windowed(binary, window)
@@ -209,9 +241,11 @@ def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off:
     if num_frames < 2:
         return []
     middles = frame_middles(discrete.window, num_frames)
+    binary = bool(np.all((data == 0) | (data == 1)))  # 0/1 (a discrete diarization): no hysteresis needed
+    rows = np.ascontiguousarray((data > ONSET).T if binary else data.T)  # one contiguous row per cluster
     turns: list[Turn] = []
-    for k, scores in enumerate(np.ascontiguousarray(data.T)):  # one contiguous row per cluster
-        regions = _regions(_active_states(scores), middles)
+    for k, row in enumerate(rows):
+        regions = _regions(row if binary else _active_states(row), middles)
         if min_duration_off > 0.0:
             regions = _support(_support(sorted(regions), min_duration_off), 0.0)
         if min_duration_on > 0.0:
@@ -248,9 +282,9 @@ def diarize_from_clusters(
     hard[np.sum(seg, axis=1) == 0] = -2
     capped = np.minimum(counts, max_speakers).astype(np.int8)
     activations = clustered_activations(segmentations, hard, count.window)
-    activations = Windowed(_with_columns(activations.data, int(np.max(capped, initial=0))), activations.window)
-    ranking = np.argsort(-activations.data, axis=-1)  # shared by both: the exclusive count only is lower
+    ranking = leading_clusters(*_aligned(activations, Windowed(capped, count.window))[:2])
     regular = to_diarization(activations, Windowed(capped, count.window), ranking)
+    # the exclusive count (at most 1) is never above the regular one: the same ranking serves
     exclusive = to_diarization(activations, Windowed(np.minimum(capped, 1).astype(np.int8), count.window), ranking)
     return (
         to_turns(regular, min_duration_off=min_duration_off),

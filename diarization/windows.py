@@ -72,18 +72,48 @@ def aggregate(
         np.hamming(num_frames_per_chunk).reshape(-1, 1) if hamming else np.ones((num_frames_per_chunk, 1))
     )
     num_frames = num_aggregated_frames(chunks, num_chunks, frames)
-    total = np.zeros((num_frames, num_classes), dtype=np.float32)
-    count = np.zeros((num_frames, num_classes), dtype=np.float32)
-    covered = np.zeros((num_frames, num_classes), dtype=np.float32)
-    for c in range(num_chunks):
-        score = data[c]
-        mask = 1 - np.isnan(score)
-        score = np.nan_to_num(score, nan=0.0)
-        first = frames.closest_frame(chunks.start + c * chunks.step + 0.5 * frames.duration)
-        span = slice(first, first + num_frames_per_chunk)
-        total[span] += score * mask * weight
-        count[span] += mask * weight
-        covered[span] = np.maximum(covered[span], mask)
+    firsts = [frames.closest_frame(chunks.start + c * chunks.step + 0.5 * frames.duration) for c in range(num_chunks)]
+    if not hamming and _small_integers(data, num_chunks):
+        total, count = _integer_overlap_add(data, np.asarray(firsts, dtype=np.int64), num_frames)
+        covered = count
+    else:
+        total = np.zeros((num_frames, num_classes), dtype=np.float32)
+        count = np.zeros((num_frames, num_classes), dtype=np.float32)
+        covered = np.zeros((num_frames, num_classes), dtype=np.float32)
+        for c, first in enumerate(firsts):
+            score = data[c]
+            mask = 1 - np.isnan(score)
+            score = np.nan_to_num(score, nan=0.0)
+            span = slice(first, first + num_frames_per_chunk)
+            total[span] += score * mask * weight
+            count[span] += mask * weight
+            covered[span] = np.maximum(covered[span], mask)
     average = total if skip_average else total / np.maximum(count, epsilon)
     average[covered == 0.0] = missing
     return Windowed(average, frames)
+
+
+def _small_integers(data: np.ndarray, num_chunks: int) -> bool:
+    """Whether every finite score is an integer small enough that float32 sums of ``num_chunks`` of them
+    are exact (binarized segmentations, speaker counts): then the order of the additions does not matter."""
+    finite = data[np.isfinite(data)]
+    return finite.size == 0 or bool(
+        np.abs(finite).max() * num_chunks < 2**24 and np.array_equal(finite, np.round(finite))
+    )
+
+
+def _integer_overlap_add(data: np.ndarray, firsts: np.ndarray, num_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unweighted overlap-add of integer scores all at once: (sums, counts of non-NaN scores), float32.
+
+    Same values as the chunk-by-chunk float32 loop: every partial sum is an integer float32 holds exactly.
+    """
+    num_chunks, frames_per_chunk, num_classes = data.shape
+    index = (firsts[:, None] + np.arange(frames_per_chunk)).ravel()
+    total = np.zeros((num_frames, num_classes), dtype=np.float32)
+    count = np.zeros((num_frames, num_classes), dtype=np.float32)
+    for k in range(num_classes):
+        scores = data[:, :, k].ravel()
+        valid = ~np.isnan(scores)
+        total[:, k] = np.bincount(index, weights=np.where(valid, scores, 0.0), minlength=num_frames)[:num_frames]
+        count[:, k] = np.bincount(index, weights=valid, minlength=num_frames)[:num_frames]
+    return total, count

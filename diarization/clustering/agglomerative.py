@@ -23,6 +23,7 @@ from .assignment import (
     select_training,
     spread_subset,
 )
+from .distances import condensed_distances
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,9 @@ class AgglomerativeClustering:
         if self.method in EUCLIDEAN_ONLY:
             with np.errstate(divide="ignore", invalid="ignore"):
                 embeddings = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
-            dendrogram = linkage(embeddings, method=self.method, metric="euclidean")
+            dendrogram = linkage(condensed_distances(embeddings, "euclidean"), method=self.method)
         else:
-            dendrogram = linkage(embeddings, method=self.method, metric="cosine")
+            dendrogram = linkage(condensed_distances(embeddings, "cosine"), method=self.method)
         labels = fcluster(dendrogram, self.threshold, criterion="distance") - 1
 
         num_large = len(_large_and_small(labels, min_size)[0])

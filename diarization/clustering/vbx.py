@@ -14,6 +14,8 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.special import logsumexp, softmax
 
+from .distances import condensed_distances
+
 # community-1 settings
 AHC_THRESHOLD = 0.6
 FA = 0.07
@@ -31,7 +33,7 @@ def ahc_init(embeddings: np.ndarray, threshold: float = AHC_THRESHOLD) -> np.nda
     Needs at least two embeddings (scipy's linkage does).
     """
     normed = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-    dendrogram = linkage(normed, method="centroid", metric="euclidean")
+    dendrogram = linkage(condensed_distances(normed), method="centroid")
     labels = fcluster(dendrogram, threshold, criterion="distance") - 1
     return np.unique(labels, return_inverse=True)[1]
 

@@ -16,6 +16,7 @@ from diarization.reconstruction import (
     clustered_activations,
     diarize_from_clusters,
     frame_middles,
+    leading_clusters,
     reconstruct,
     speaker_labels,
     to_diarization,
@@ -104,6 +105,22 @@ def test_top_count_selection_and_ties() -> None:
         expected[t, order[: count[t, 0]]] = 1
     np.testing.assert_array_equal(out.data, expected)
     assert out.data.sum(axis=1).tolist() == [1, 2, 0, 3]
+
+
+@pytest.mark.parametrize("num_clusters", [1, 3, 7, 40])
+def test_leading_clusters_are_argsort_prefixes_ties_included(num_clusters) -> None:
+    rng = np.random.default_rng(num_clusters)
+    act = rng.integers(0, 4, size=(5000, num_clusters)).astype(np.float32)  # small integers: many ties
+    act[rng.random(act.shape) < 0.6] = 0.0
+    counts = rng.integers(0, 4, size=5000)
+    order = leading_clusters(act, counts)
+    full = np.argsort(-act, axis=-1)
+    assert order.shape == (5000, 3)
+    for t in range(5000):
+        k = min(int(counts[t]), num_clusters)
+        assert order[t, :k].tolist() == full[t, :k].tolist(), t
+        assert (order[t, k:] == -1).all() or k == counts[t], t
+    assert leading_clusters(act, np.zeros(5000, dtype=np.int64)).shape == (5000, 0)
 
 
 def test_count_above_number_of_clusters_pads() -> None:
