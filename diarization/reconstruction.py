@@ -198,18 +198,38 @@ def _active_states(scores: np.ndarray) -> np.ndarray:
 
 
 def _regions(state: np.ndarray, middles: np.ndarray) -> list[tuple[float, float]]:
-    n = len(state)
     prev = np.concatenate([[False], state[:-1]])
-    starts = np.flatnonzero(state & ~prev)
-    stops = np.flatnonzero(~state & prev)  # region ends at the middle of the first inactive frame
-    if state[-1]:
-        stops = np.append(stops, n - 1)  # still active: ends at the middle of the last frame
+    return _spans(np.flatnonzero(state & ~prev), np.flatnonzero(~state & prev), bool(state[-1]), middles)
+
+
+def _spans(starts: np.ndarray, stops: np.ndarray, active_at_end: bool, middles: np.ndarray) -> list[tuple[float, float]]:
+    """Regions from the frames where activity starts and the first inactive frames after it: from the
+    middle of the one to the middle of the other (of the last frame when still active at the end)."""
+    if active_at_end:
+        stops = np.append(stops, len(middles) - 1)
     out = []
-    for i, j in zip(starts, stops):
+    for i, j in zip(starts.tolist(), stops.tolist()):
         a, b = float(middles[i]), float(middles[j])
         if b - a > SEGMENT_PRECISION:
             out.append((a, b))
     return out
+
+
+def _binary_regions(active: np.ndarray, middles: np.ndarray) -> list[list[tuple[float, float]]]:
+    """Regions of every column of a (frames, K) boolean array, without transposing it: the frames where
+    a column changes, found in one pass, alternate start, stop, start... within each column."""
+    change = np.empty_like(active)
+    change[0] = active[0]
+    np.not_equal(active[1:], active[:-1], out=change[1:])
+    frames, columns = np.nonzero(change)
+    order = np.argsort(columns, kind="stable")  # by column, frames still in order
+    frames, columns = frames[order], columns[order]
+    bounds = np.searchsorted(columns, np.arange(active.shape[1] + 1))
+    regions = []
+    for k in range(active.shape[1]):
+        edges = frames[bounds[k]:bounds[k + 1]]
+        regions.append(_spans(edges[0::2], edges[1::2], len(edges) % 2 == 1, middles))
+    return regions
 
 
 def _support(regions: list[tuple[float, float]], collar: float) -> list[tuple[float, float]]:
@@ -241,11 +261,12 @@ def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off:
     if num_frames < 2:
         return []
     middles = frame_middles(discrete.window, num_frames)
-    binary = bool(np.all((data == 0) | (data == 1)))  # 0/1 (a discrete diarization): no hysteresis needed
-    rows = np.ascontiguousarray((data > ONSET).T if binary else data.T)  # one contiguous row per cluster
+    if np.all((data == 0) | (data == 1)):  # 0/1 (a discrete diarization): no hysteresis needed
+        per_cluster = _binary_regions(data > ONSET, middles)
+    else:
+        per_cluster = [_regions(_active_states(row), middles) for row in np.ascontiguousarray(data.T)]
     turns: list[Turn] = []
-    for k, row in enumerate(rows):
-        regions = _regions(row if binary else _active_states(row), middles)
+    for k, regions in enumerate(per_cluster):
         if min_duration_off > 0.0:
             regions = _support(_support(sorted(regions), min_duration_off), 0.0)
         if min_duration_on > 0.0:

@@ -140,6 +140,19 @@ def test_turns_at_frame_middles_with_hysteresis() -> None:
     assert turns == [(1.0, 4.0, 0), (3.0, 5.0, 1), (6.0, 7.0, 0)]
 
 
+def test_binary_regions_equal_column_by_column() -> None:
+    from diarization.reconstruction import _binary_regions, _regions
+
+    rng = np.random.default_rng(3)
+    active = rng.random((400, 6)) < 0.3
+    active[:, 1] = np.repeat(rng.random(40) < 0.5, 10)  # long runs
+    active[0, 2] = active[-1, 2] = True  # active at both ends
+    active[:, 3] = False  # never active
+    active[:, 4] = True  # always active
+    middles = frame_middles(SlidingWindow(0.0, 0.02, 0.01), 400)
+    assert _binary_regions(active, middles) == [_regions(column, middles) for column in active.T]
+
+
 def test_gap_filling_and_short_turns() -> None:
     w = SlidingWindow(start=0.0, duration=1.0, step=1.0)  # middles 0.5, 1.5, ...
     y = np.array([1, 1, 0, 1, 0, 0, 0, 1, 1, 0], dtype=np.float32)[:, None]
