@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from diarization.models.campplus import load_campplus  # noqa: E402  (torch only)
+from diarization.models.campplus import load_campplus  # (imports torch only)
 
 SEGMENTATION = "segmentation-3.0/pytorch_model.bin"
 CAMPPLUS = "campplus-sv-zh-en-common/campplus_cn_en_common.pt"

@@ -62,7 +62,8 @@ def aggregate(
     """Overlap-add (num_chunks, num_frames, num_classes) chunk scores into (num_frames_total, num_classes).
 
     NaN scores do not contribute; frames no chunk covers get ``missing``. With ``skip_average`` the sum
-    is returned instead of the mean. Same float32 arithmetic, in the same order, as the reference.
+    is returned instead of the mean. Same float32 values as the reference's chunk-by-chunk loop: that loop
+    itself, or, for unweighted integer scores (speaker counts), all chunks summed at once, which is exact.
     """
     data = np.asarray(scores.data)
     num_chunks, num_frames_per_chunk, num_classes = data.shape
@@ -72,7 +73,9 @@ def aggregate(
         np.hamming(num_frames_per_chunk).reshape(-1, 1) if hamming else np.ones((num_frames_per_chunk, 1))
     )
     num_frames = num_aggregated_frames(chunks, num_chunks, frames)
-    firsts = [frames.closest_frame(chunks.start + c * chunks.step + 0.5 * frames.duration) for c in range(num_chunks)]
+    firsts = [
+        frames.closest_frame(chunks.start + c * chunks.step + 0.5 * frames.duration) for c in range(num_chunks)
+    ]
     if not hamming and _small_integers(data, num_chunks):
         total, count = _integer_overlap_add(data, np.asarray(firsts, dtype=np.int64), num_frames)
         covered = count
@@ -96,9 +99,11 @@ def aggregate(
 def _small_integers(data: np.ndarray, num_chunks: int) -> bool:
     """Whether every finite score is an integer small enough that float32 sums of ``num_chunks`` of them
     are exact (binarized segmentations, speaker counts): then the order of the additions does not matter."""
-    finite = data[np.isfinite(data)]
-    return finite.size == 0 or bool(
-        np.abs(finite).max() * num_chunks < 2**24 and np.array_equal(finite, np.round(finite))
+    scores = data[~np.isnan(data)]
+    return scores.size == 0 or bool(
+        np.isfinite(scores).all()
+        and np.abs(scores).max() * num_chunks < 2**24
+        and np.array_equal(scores, np.round(scores))
     )
 
 
@@ -107,7 +112,7 @@ def _integer_overlap_add(data: np.ndarray, firsts: np.ndarray, num_frames: int) 
 
     Same values as the chunk-by-chunk float32 loop: every partial sum is an integer float32 holds exactly.
     """
-    num_chunks, frames_per_chunk, num_classes = data.shape
+    _, frames_per_chunk, num_classes = data.shape
     index = (firsts[:, None] + np.arange(frames_per_chunk)).ravel()
     total = np.zeros((num_frames, num_classes), dtype=np.float32)
     count = np.zeros((num_frames, num_classes), dtype=np.float32)

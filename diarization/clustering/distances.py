@@ -8,6 +8,7 @@ checks bit for bit), filling blocks of rows from a thread pool: scipy releases t
 
 from __future__ import annotations
 
+import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,7 +32,7 @@ def row_blocks(n: int, blocks: int) -> list[tuple[int, int]]:
     pairs_before = np.cumsum(np.arange(n - 1, -1, -1))  # pairs of rows 0..i
     targets = pairs_before[-1] * np.arange(1, blocks) / blocks
     cuts = np.unique(np.concatenate([[0], np.searchsorted(pairs_before, targets) + 1, [n]]))
-    return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if a < b]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(cuts) if a < b]
 
 
 def condensed_distances(x: np.ndarray, metric: str = "euclidean", workers: int | None = None) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from scipy.spatial.distance import pdist
@@ -21,7 +23,7 @@ def test_row_blocks_cover_every_row_once_with_balanced_pairs() -> None:
     n = 5000
     blocks = row_blocks(n, 8)
     assert blocks[0][0] == 0 and blocks[-1][1] == n
-    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(blocks))
     pairs = [sum(n - 1 - i for i in range(a, b)) for a, b in blocks]
     assert sum(pairs) == n * (n - 1) // 2
     assert max(pairs) < 1.2 * n * (n - 1) / 2 / len(blocks)
