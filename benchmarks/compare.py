@@ -73,20 +73,24 @@ def make_systems(args: argparse.Namespace, default_models: str, community1: str 
     """The seven systems; ``community1`` is None when no selected system needs that folder."""
     python, ref_python = sys.executable, args.reference_python
     plda = ("--plda", str(SHARED / "models" / "community-1"), "--assignment", args.reference_assignment)
+    default, c1 = "reference-default", "reference"
     return {
-        "ours-fast": System("ours-fast", "ours fast (seg-3.0 + CAM++)", "ours-fast", python, default_models,
-                            reference="reference-default"),
-        "ours-exact": System("ours-exact", "ours exact (seg-3.0 + CAM++)", "ours-exact", python, default_models,
-                             reference="reference-default"),
-        "reference-default": System("reference-default", "pyannote 4.0.7 (seg-3.0 + CAM++)",
-                                    "reference-default", ref_python, default_models, plda,
-                                    reference="reference-default"),
-        "ours-fast-c1": System("ours-fast-c1", "ours fast (community-1*)", "ours-fast", python, community1,
-                               reference="reference"),
-        "ours-exact-c1": System("ours-exact-c1", "ours exact (community-1*)", "ours-exact", python, community1,
-                                reference="reference"),
-        "reference": System("reference", "pyannote 4.0.7 (community-1*)", "reference", ref_python, community1,
-                            reference="reference"),
+        "ours-fast": System(
+            "ours-fast", "ours fast (seg-3.0 + CAM++)", "ours-fast", python, default_models, reference=default
+        ),
+        "ours-exact": System(
+            "ours-exact", "ours exact (seg-3.0 + CAM++)", "ours-exact", python, default_models, (), default
+        ),
+        "reference-default": System(
+            default, "pyannote 4.0.7 (seg-3.0 + CAM++)", default, ref_python, default_models, plda, default
+        ),
+        "ours-fast-c1": System(
+            "ours-fast-c1", "ours fast (community-1*)", "ours-fast", python, community1, reference=c1
+        ),
+        "ours-exact-c1": System(
+            "ours-exact-c1", "ours exact (community-1*)", "ours-exact", python, community1, reference=c1
+        ),
+        "reference": System(c1, "pyannote 4.0.7 (community-1*)", c1, ref_python, community1, reference=c1),
         "senko": System("senko", "senko 0.2.2 (torch fbank)", "senko", args.senko_python, None),
     }
 
@@ -169,7 +173,9 @@ def run_der(
         )
         report[name] = {**asdict(result), "rtf": run.total_s / run.audio_s}
     if all(name in report and "error" not in report[name] for name in ("ours-exact", "reference-default")):
-        value, differing, total = agreement(dev, work / "der" / "reference-default", work / "der" / "ours-exact")
+        value, differing, total = agreement(
+            dev, work / "der" / "reference-default", work / "der" / "ours-exact"
+        )
         print(f"ours exact against pyannote 4.0.7 on the same checkpoints: DER {value:.3f}% "
               f"(files differing at all: {differing}/{total})")
         report["exact-vs-reference"] = {"der": value, "differing": differing, "files": total}
@@ -217,8 +223,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    all_systems = ["ours-fast", "ours-exact", "reference-default", "ours-fast-c1", "ours-exact-c1", "reference",
-                   "senko"]
+    all_systems = [
+        "ours-fast", "ours-exact", "reference-default", "ours-fast-c1", "ours-exact-c1", "reference", "senko"
+    ]
     default_systems = [n for n in all_systems if n != "ours-fast-c1"]
     parser.add_argument("--systems", default=",".join(default_systems), help="comma-separated, or none")
     parser.add_argument(

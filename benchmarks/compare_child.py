@@ -301,7 +301,9 @@ def main() -> int:
     parser.add_argument(
         "--models", help="model folder (ours: default set or community-1; reference: community-1)"
     )
-    parser.add_argument("--plda", help="reference-default: a community-1 folder (pyannote loads a PLDA always)")
+    parser.add_argument(
+        "--plda", help="reference-default: a community-1 folder (pyannote always loads a PLDA)"
+    )
     parser.add_argument("--assignment", choices=("constrained", "argmax"), default="constrained",
                         help="reference-default: how speakers are assigned to clusters")
     parser.add_argument("--out-dir", required=True, help="RTTM per file goes here")

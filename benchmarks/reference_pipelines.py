@@ -61,7 +61,7 @@ class CAMPPlusAsPyannoteModel(Model):
 
 
 def community1_pipeline(folder: str | Path) -> SpeakerDiarization:
-    """pyannote's community-1 pipeline from a community-1 folder (``embedding/pytorch_model.bin`` included)."""
+    """pyannote's community-1 pipeline from a community-1 folder (with ``embedding/pytorch_model.bin``)."""
     root = Path(folder)
     config = yaml.safe_load((root / "config.yaml").read_text())
     params = config["pipeline"]["params"]
@@ -78,7 +78,9 @@ def community1_pipeline(folder: str | Path) -> SpeakerDiarization:
     return pipeline
 
 
-def default_set_pipeline(folder: str | Path, plda_folder: str | Path, constrained: bool = True) -> SpeakerDiarization:
+def default_set_pipeline(
+    folder: str | Path, plda_folder: str | Path, constrained: bool = True
+) -> SpeakerDiarization:
     """pyannote's pipeline on our default set (``folder`` holds segmentation-3.0/ and the CAM++ folder).
 
     ``plda_folder``: any community-1 folder; pyannote loads a PLDA whatever the clustering, and
