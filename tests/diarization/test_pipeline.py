@@ -11,6 +11,7 @@ mutual DER of 0.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import itertools
 import shutil
@@ -76,6 +77,19 @@ def mutual_der(a, b) -> tuple[float, float]:
     ra, rb = to_annotation(a), to_annotation(b)
     metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
     return float(metric(ra, rb)), float(metric(rb, ra))
+
+
+def diarize_like_golden(pipeline: Pipeline, dev_dir: Path, golden: Path, entry: dict
+                        ) -> tuple[DiarizationResult, list[tuple[float, float, str]]]:
+    """Diarize a golden file's dev audio (checked unchanged since the golden run) and check the mutual DER
+    against the recorded RTTM (<= MAX_DER both ways); returns our result and the reference's rows."""
+    path = dev_dir / entry["path"]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], f"{path} changed since the golden run"
+    result = pipeline(path)
+    reference = read_rttm(golden / f"{entry['stem']}.rttm")
+    forward, backward = mutual_der(reference, read_rttm(result.to_rttm()))
+    assert forward <= MAX_DER and backward <= MAX_DER, (entry["stem"], forward, backward)
+    return result, reference
 
 
 def turns_of(diarization: Diarization) -> list[tuple[float, float, str]]:
