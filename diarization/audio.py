@@ -25,6 +25,7 @@ import torch
 
 from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, AudioReadError, AudioTooLongError,
                      InvalidAudioError)
+from .parallel_decode import decode_ranges
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
@@ -82,11 +83,14 @@ def load_audio(
     max_duration: float | None = None,
     channel: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    workers: int | None = None,
 ) -> Audio:
     """Decode ``source`` into a mono ``Audio`` at ``sample_rate``.
 
     ``channel`` selects one channel instead of averaging them all (e.g. one party of a stereo call).
     ``max_duration`` (seconds) raises ``AudioTooLongError`` before decoding a longer file.
+    ``workers`` threads (default: torch's intra-op thread count, which follows ``OMP_NUM_THREADS``)
+    decode long local files in ranges at once; the result is the same.
     """
     if isinstance(source, Audio):
         return source if source.sample_rate == sample_rate else _from_array(
@@ -104,9 +108,32 @@ def load_audio(
             raise AudioDecodeError(name, "empty input (0 bytes)")
         return _decode(io.BytesIO(source), name, uri, sample_rate, max_duration, channel)
     if isinstance(source, (str, os.PathLike)):
-        with _open(os.fspath(source), storage_options) as stream:
+        path = os.fspath(source)
+        with _open(path, storage_options) as stream:
+            if "://" not in path or path.startswith("file://"):
+                decoded = _decode_in_ranges(path.removeprefix("file://"), uri, sample_rate, max_duration, channel,
+                                            torch.get_num_threads() if workers is None else workers)
+                if decoded is not None:
+                    return decoded
             return _decode(stream, name, uri, sample_rate, max_duration, channel)
     return _decode(source, name, uri, sample_rate, max_duration, channel)
+
+
+def _decode_in_ranges(local: str, uri: str, rate: int, max_duration: float | None, channel: int | None,
+                      workers: int) -> Audio | None:
+    """A long local file decoded by ``workers`` threads, or None (see ``parallel_decode``)."""
+    if workers < 2:
+        return None
+    decoded = decode_ranges(local, rate, channel, workers, MAX_ABS_SAMPLE, _block_frames, max_seconds=max_duration)
+    if decoded is None:
+        return None
+    waveform, source_rate, channels = decoded
+    return Audio(torch.from_numpy(waveform)[None], rate, uri, source_rate, channels)
+
+
+def _block_frames(source_rate: int, channels: int) -> int:
+    """Frames per block of the sequential decoder (the resampler's input blocks)."""
+    return max(1, min(int(BLOCK_SECONDS * source_rate), BLOCK_SAMPLES // channels))
 
 
 def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
@@ -282,7 +309,7 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
             if source_rate != rate else None
         pieces: list[np.ndarray] = []
         decoded = 0
-        block_frames = max(1, min(int(BLOCK_SECONDS * source_rate), BLOCK_SAMPLES // sound.channels))
+        block_frames = _block_frames(source_rate, sound.channels)
         try:
             while True:
                 block = sound.read(block_frames, dtype="float32", always_2d=True)

@@ -1,0 +1,107 @@
+"""Long local files decoded in ranges by several threads give exactly the block decoder's waveform."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from diarization.audio import MAX_ABS_SAMPLE, _block_frames, load_audio
+from diarization.errors import InvalidAudioError
+from diarization.parallel_decode import decode_ranges, plan_ranges
+
+
+@pytest.fixture(scope="module")
+def speech(artifacts_dir: Path) -> np.ndarray:
+    x, rate = sf.read(artifacts_dir / "test_short.wav", dtype="float32")
+    assert rate == 16000
+    return np.tile(x, int(np.ceil(12 * 16000 / len(x))))[:12 * 16000 + 123]  # 12 s and an odd remainder
+
+
+def _ranges(path: Path, channel: int | None = None, workers: int = 3, **kwargs):
+    return decode_ranges(str(path), 16000, channel, workers, MAX_ABS_SAMPLE, _block_frames,
+                         min_range_seconds=1.0, **kwargs)
+
+
+def test_plan_ranges_cover_the_file_in_long_enough_pieces() -> None:
+    assert plan_ranges(1000, 10, 4, min_range_seconds=30.0) == [0, 333, 666, 1000]
+    assert plan_ranges(1000, 10, 8, min_range_seconds=30.0) == [0, 333, 666, 1000]  # 3 ranges of >= 300 frames
+    assert plan_ranges(500, 10, 8, min_range_seconds=30.0) == [0, 500]  # one range: sequential
+    assert plan_ranges(1000, 10, 1, min_range_seconds=1.0) == [0, 1000]
+
+
+@pytest.mark.parametrize(
+    "fmt,subtype,rate,channels,channel",
+    [("WAV", "PCM_16", 16000, 1, None), ("WAV", "PCM_24", 16000, 1, None), ("WAV", "FLOAT", 16000, 2, None),
+     ("WAV", "FLOAT", 16000, 2, 1), ("FLAC", "PCM_16", 16000, 1, None), ("AIFF", "PCM_16", 16000, 2, None),
+     ("WAV", "ULAW", 8000, 2, None), ("WAV", "ALAW", 8000, 2, 0), ("WAV", "PCM_16", 8000, 2, None)],
+)
+def test_ranges_equal_the_block_decoder(tmp_path: Path, speech: np.ndarray, fmt: str, subtype: str, rate: int,
+                                        channels: int, channel: int | None) -> None:
+    data = speech if rate == 16000 else soxr.resample(speech, 16000, rate)
+    if channels == 2:
+        data = np.stack([data, 0.3 * data[::-1]], axis=1)
+    path = tmp_path / f"x.{fmt.lower()}"
+    sf.write(path, data, rate, format=fmt, subtype=subtype)
+    decoded = _ranges(path, channel)
+    assert decoded is not None
+    waveform, source_rate, source_channels = decoded
+    sequential = load_audio(path, channel=channel, workers=1)
+    assert (source_rate, source_channels) == (rate, channels)
+    assert waveform.dtype == np.float32
+    np.testing.assert_array_equal(waveform, sequential.waveform[0].numpy())
+
+
+def test_files_the_ranges_leave_to_the_block_decoder(tmp_path: Path, speech: np.ndarray) -> None:
+    mono_8k = tmp_path / "mono8k.wav"  # all its time is resampling
+    sf.write(mono_8k, soxr.resample(speech, 16000, 8000), 8000, subtype="ULAW")
+    high = tmp_path / "high.wav"  # above the models' rate: would need a buffer larger than the output
+    sf.write(high, np.stack([speech, speech], axis=1), 16000 * 3, subtype="PCM_16")
+    ogg = tmp_path / "x.ogg"  # no exact seeking
+    sf.write(ogg, speech, 16000, format="OGG", subtype="VORBIS")
+    plain = tmp_path / "plain.wav"
+    sf.write(plain, speech, 16000, subtype="PCM_16")
+    assert _ranges(mono_8k) is None
+    assert _ranges(high) is None
+    assert _ranges(ogg) is None
+    assert _ranges(plain, channel=1) is None  # no such channel: the block decoder names the error
+    assert _ranges(plain, max_seconds=5.0) is None  # too long: likewise
+    assert _ranges(plain, workers=1) is None
+    assert decode_ranges(str(plain), 16000, None, 4, MAX_ABS_SAMPLE, _block_frames) is None  # 12 s < 2 x 60 s
+    assert _ranges(plain) is not None
+
+
+def test_bad_values_fall_back_to_the_block_decoder_and_its_error(tmp_path: Path, speech: np.ndarray) -> None:
+    broken = speech.copy()
+    broken[len(broken) * 3 // 4] = np.nan  # in the last range
+    path = tmp_path / "nan.wav"
+    sf.write(path, broken, 16000, subtype="FLOAT")
+    assert _ranges(path) is None
+    with pytest.raises(InvalidAudioError, match="NaN"):
+        load_audio(path, workers=4)
+
+
+def test_a_truncated_file_decodes_as_the_block_decoder_does(tmp_path: Path, speech: np.ndarray) -> None:
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, speech, 16000, subtype="PCM_16")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole.read_bytes()[:-40001])  # the header still announces the full length, half a sample
+    parallel = _ranges(cut)  # libsndfile counts the frames that are there
+    sequential = load_audio(cut, workers=1)
+    assert parallel is not None and len(parallel[0]) == sequential.num_samples < len(speech)
+    np.testing.assert_array_equal(parallel[0], sequential.waveform[0].numpy())
+
+
+def test_load_audio_uses_ranges_on_long_local_files(tmp_path: Path, speech: np.ndarray) -> None:
+    long = np.tile(speech, 11)  # 132 s: two ranges of at least 60 s
+    path = tmp_path / "long.wav"
+    sf.write(path, np.stack([long, -long], axis=1), 16000, subtype="PCM_16")
+    assert decode_ranges(str(path), 16000, 0, 2, MAX_ABS_SAMPLE, _block_frames) is not None
+    together = load_audio(path, channel=0, workers=2)
+    alone = load_audio(path, channel=0, workers=1)
+    assert together.source_channels == 2 and together.duration == alone.duration
+    assert together.uri == alone.uri == "long"
+    np.testing.assert_array_equal(together.waveform.numpy(), alone.waveform.numpy())
