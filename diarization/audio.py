@@ -3,7 +3,8 @@
 Decoding is libsndfile (WAV PCM/float/mu-law/A-law, FLAC, OGG Vorbis/Opus, MP3, ...) through
 soundfile, block by block; channels are averaged and each block is resampled with a streaming soxr
 resampler, so peak memory is about the size of the 16 kHz output whatever the input's rate or channel
-count (blocks hold at most ``BLOCK_SAMPLES`` samples). Every failure is a typed ``AudioError`` that names
+count (blocks hold at most ``BLOCK_SAMPLES`` samples). Long local files at the models' rate or with
+several channels are decoded by several threads at once into the same waveform (``parallel_decode``). Every failure is a typed ``AudioError`` that names
 the source and the reason: an I/O error while reading (e.g. an object deleted after it was listed) is
 reported as such, not as a corrupt file; samples must be finite and below ``MAX_ABS_SAMPLE``.
 """
