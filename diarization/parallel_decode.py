@@ -1,7 +1,7 @@
 """Long local files decoded by several threads at once, each thread reading its own range of frames.
 
 libsndfile releases the GIL while it decodes, so a format that seeks to an exact frame and states its
-length (PCM, float, mu-law and A-law WAV and its variants, AIFF, AU, CAF, FLAC) can be cut into
+length (PCM, float, mu-law and A-law samples in WAV and its variants, AIFF, AU, CAF; FLAC) can be cut into
 contiguous ranges that threads decode straight into one preallocated array. The array equals the one
 the block-by-block decoder of ``audio.py`` builds: channels are averaged (or one is picked) row by row,
 and a multi-channel file below the models' rate is decoded and mixed at its own rate, then resampled by
@@ -26,6 +26,9 @@ import soundfile as sf
 import soxr
 
 SEEKABLE_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
+# sample codecs without state between samples; ADPCM, GSM and the like carry decoder state across blocks,
+# so a range that starts mid-file could decode differently from the sequential pass
+STATELESS_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
 MIN_RANGE_SECONDS = 60.0  # shorter files are not worth a thread each (call-center files stay sequential)
 RANGE_BLOCK_SAMPLES = 2**20  # samples (frames x channels) read per call inside a range
 LOWEST_BYTE_RATE = 4000  # bytes per second of the leanest eligible file (8-bit or mu-law at 4 kHz)
@@ -92,7 +95,8 @@ def decode_ranges(path: str, rate: int, channel: int | None, workers: int, limit
             return None  # short files (most of an archive) skip the extra header read
         with sf.SoundFile(path) as sound:
             frames, source_rate, channels = sound.frames, sound.samplerate, sound.channels
-            exact = sound.format in SEEKABLE_FORMATS and sound.seekable()
+            exact = (sound.format in SEEKABLE_FORMATS and sound.subtype in STATELESS_SUBTYPES
+                     and sound.seekable())
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError, OSError):
         return None
     if not exact or frames <= 0 or source_rate > rate or channels < 1:

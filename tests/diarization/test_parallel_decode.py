@@ -62,11 +62,14 @@ def test_files_the_ranges_leave_to_the_block_decoder(tmp_path: Path, speech: np.
     sf.write(high, np.stack([speech, speech], axis=1), 16000 * 3, subtype="PCM_16")
     ogg = tmp_path / "x.ogg"  # no exact seeking
     sf.write(ogg, speech, 16000, format="OGG", subtype="VORBIS")
+    adpcm = tmp_path / "adpcm.wav"  # seekable, but its decoder carries state from block to block
+    sf.write(adpcm, np.stack([speech, speech], axis=1), 16000, subtype="IMA_ADPCM")
     plain = tmp_path / "plain.wav"
     sf.write(plain, speech, 16000, subtype="PCM_16")
     assert _ranges(mono_8k) is None
     assert _ranges(high) is None
     assert _ranges(ogg) is None
+    assert _ranges(adpcm) is None
     assert _ranges(plain, channel=1) is None  # no such channel: the block decoder names the error
     assert _ranges(plain, max_seconds=5.0) is None  # too long: likewise
     assert _ranges(plain, workers=1) is None
