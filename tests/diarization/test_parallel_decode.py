@@ -108,3 +108,26 @@ def test_load_audio_uses_ranges_on_long_local_files(tmp_path: Path, speech: np.n
     assert together.source_channels == 2 and together.duration == alone.duration
     assert together.uri == alone.uri == "long"
     np.testing.assert_array_equal(together.waveform.numpy(), alone.waveform.numpy())
+
+
+@pytest.mark.parametrize("fmt,channels", [("WAV", 2), ("FLAC", 1)])
+def test_corrupted_bytes_give_the_block_decoders_waveform_or_none(tmp_path: Path, speech: np.ndarray, fmt: str,
+                                                                   channels: int) -> None:
+    data = np.stack([speech, speech[::-1]], axis=1) if channels == 2 else speech
+    clean = tmp_path / f"clean.{fmt.lower()}"
+    sf.write(clean, data, 16000, format=fmt, subtype="PCM_16")
+    original = clean.read_bytes()
+    rng = np.random.default_rng(0)
+    for case in range(30):
+        damaged = bytearray(original)
+        for at in rng.integers(0, len(damaged), size=int(rng.choice([1, 3, 20]))):
+            damaged[at] = int(rng.integers(0, 256))
+        if case % 3 == 0:
+            damaged = damaged[:int(rng.integers(len(damaged) // 2, len(damaged)))]
+        path = tmp_path / f"case{case}.{fmt.lower()}"
+        path.write_bytes(bytes(damaged))
+        parallel = _ranges(path)
+        if parallel is None:
+            continue  # the block decoder decides, and names the error if any
+        sequential = load_audio(path, workers=1)  # a ranged decode implies the block decoder succeeds
+        np.testing.assert_array_equal(parallel[0], sequential.waveform[0].numpy())
