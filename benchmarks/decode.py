@@ -39,7 +39,8 @@ def write_inputs(folder: Path, minutes: float) -> dict[str, Path]:
     specs = {
         "16 kHz PCM16 WAV": ("pcm16k.wav", samples, RATE, "WAV", "PCM_16"),
         "16 kHz FLAC": ("flac16k.flac", samples, RATE, "FLAC", "PCM_16"),
-        "8 kHz stereo PCM16 WAV": ("stereo8k.wav", np.stack([phone, phone[::-1]], axis=1), 8000, "WAV", "PCM_16"),
+        "8 kHz stereo PCM16 WAV": ("stereo8k.wav", np.stack([phone, phone[::-1]], axis=1), 8000, "WAV",
+                                   "PCM_16"),
         "8 kHz mono mu-law WAV": ("ulaw8k.wav", phone, 8000, "WAV", "ULAW"),
     }
     paths = {}
@@ -62,11 +63,13 @@ def best_time(path: Path, workers: int, repeat: int) -> tuple[float, torch.Tenso
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--workers", type=int, default=torch.get_num_threads())
-    parser.add_argument("--folder", default=None, help="where the inputs are written (default: a temporary folder)")
+    parser.add_argument("--folder", default=None,
+                        help="where the inputs are written (default: a temporary folder)")
     args = parser.parse_args()
     folder = Path(args.folder or tempfile.mkdtemp(prefix="decode-bench-"))
     folder.mkdir(parents=True, exist_ok=True)

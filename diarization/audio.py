@@ -4,9 +4,10 @@ Decoding is libsndfile (WAV PCM/float/mu-law/A-law, FLAC, OGG Vorbis/Opus, MP3, 
 soundfile, block by block; channels are averaged and each block is resampled with a streaming soxr
 resampler, so peak memory is about the size of the 16 kHz output whatever the input's rate or channel
 count (blocks hold at most ``BLOCK_SAMPLES`` samples). Long local files at the models' rate or with
-several channels are decoded by several threads at once into the same waveform (``parallel_decode``). Every failure is a typed ``AudioError`` that names
-the source and the reason: an I/O error while reading (e.g. an object deleted after it was listed) is
-reported as such, not as a corrupt file; samples must be finite and below ``MAX_ABS_SAMPLE``.
+several channels are decoded by several threads at once into the same waveform (``parallel_decode``).
+Every failure is a typed ``AudioError`` that names the source and the reason: an I/O error while reading
+(e.g. an object deleted after it was listed) is reported as such, not as a corrupt file; samples must be
+finite and below ``MAX_ABS_SAMPLE``.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ def load_audio(
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         with _open(path, storage_options) as stream:
-            if "://" not in path or path.startswith("file://"):
-                decoded = _decode_in_ranges(path.removeprefix("file://"), uri, sample_rate, max_duration, channel,
+            local = _local_path(path)
+            if local is not None:
+                decoded = _decode_in_ranges(local, uri, sample_rate, max_duration, channel,
                                             torch.get_num_threads() if workers is None else workers)
                 if decoded is not None:
                     return decoded
@@ -125,7 +127,8 @@ def _decode_in_ranges(local: str, uri: str, rate: int, max_duration: float | Non
     """A long local file decoded by ``workers`` threads, or None (see ``parallel_decode``)."""
     if workers < 2:
         return None
-    decoded = decode_ranges(local, rate, channel, workers, MAX_ABS_SAMPLE, _block_frames, max_seconds=max_duration)
+    decoded = decode_ranges(local, rate, channel, workers, MAX_ABS_SAMPLE, _block_frames,
+                            max_seconds=max_duration)
     if decoded is None:
         return None
     waveform, source_rate, channels = decoded
@@ -137,10 +140,18 @@ def _block_frames(source_rate: int, channels: int) -> int:
     return max(1, min(int(BLOCK_SECONDS * source_rate), BLOCK_SAMPLES // channels))
 
 
+def _local_path(path: str) -> str | None:
+    """The file-system path of a plain path or ``file://`` URL; None for other fsspec URLs."""
+    if "://" not in path or path.startswith("file://"):
+        return path.removeprefix("file://")
+    return None
+
+
 def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
     """Open a local path or fsspec URL for reading; missing, unreadable or empty inputs are typed errors."""
-    if "://" not in path or path.startswith("file://"):
-        return _open_local(path, path.removeprefix("file://"))
+    local = _local_path(path)
+    if local is not None:
+        return _open_local(path, local)
     import fsspec
 
     try:

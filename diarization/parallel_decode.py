@@ -28,7 +28,8 @@ import soxr
 SEEKABLE_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
 # sample codecs without state between samples; ADPCM, GSM and the like carry decoder state across blocks,
 # so a range that starts mid-file could decode differently from the sequential pass
-STATELESS_SUBTYPES = frozenset({"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
+STATELESS_SUBTYPES = frozenset(
+    {"PCM_S8", "PCM_U8", "PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE", "ULAW", "ALAW"})
 MIN_RANGE_SECONDS = 60.0  # shorter files are not worth a thread each (call-center files stay sequential)
 RANGE_BLOCK_SAMPLES = 2**20  # samples (frames x channels) read per call inside a range
 LOWEST_BYTE_RATE = 4000  # bytes per second of the leanest eligible file (8-bit or mu-law at 4 kHz)
@@ -38,7 +39,8 @@ class _Refused(Exception):
     """A range could not be decoded as announced; the sequential decoder takes over."""
 
 
-def plan_ranges(frames: int, rate: int, workers: int, min_range_seconds: float = MIN_RANGE_SECONDS) -> list[int]:
+def plan_ranges(frames: int, rate: int, workers: int,
+                min_range_seconds: float = MIN_RANGE_SECONDS) -> list[int]:
     """Range edges (``[0, ..., frames]``) for at most ``workers`` threads, each range at least
     ``min_range_seconds`` long; a single range means: decode sequentially."""
     count = max(1, min(workers, int(frames // max(1, int(min_range_seconds * rate)))))
@@ -53,7 +55,8 @@ def _peak_ok(block: np.ndarray, limit: float) -> bool:
     return bool(np.isfinite(peak) and peak <= limit)
 
 
-def _decode_range(path: str, first: int, last: int, out: np.ndarray, channel: int | None, limit: float) -> None:
+def _decode_range(path: str, first: int, last: int, out: np.ndarray, channel: int | None,
+                  limit: float) -> None:
     """Decode frames ``[first, last)`` of ``path`` into ``out[first:last]`` (mono float32)."""
     with sf.SoundFile(path) as sound:
         channels = sound.channels

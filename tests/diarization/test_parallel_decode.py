@@ -28,7 +28,7 @@ def _ranges(path: Path, channel: int | None = None, workers: int = 3, **kwargs):
 
 def test_plan_ranges_cover_the_file_in_long_enough_pieces() -> None:
     assert plan_ranges(1000, 10, 4, min_range_seconds=30.0) == [0, 333, 666, 1000]
-    assert plan_ranges(1000, 10, 8, min_range_seconds=30.0) == [0, 333, 666, 1000]  # 3 ranges of >= 300 frames
+    assert plan_ranges(1000, 10, 8, min_range_seconds=30.0) == [0, 333, 666, 1000]  # ranges of >= 300 frames
     assert plan_ranges(500, 10, 8, min_range_seconds=30.0) == [0, 500]  # one range: sequential
     assert plan_ranges(1000, 10, 1, min_range_seconds=1.0) == [0, 1000]
 
@@ -111,8 +111,8 @@ def test_load_audio_uses_ranges_on_long_local_files(tmp_path: Path, speech: np.n
 
 
 @pytest.mark.parametrize("fmt,channels", [("WAV", 2), ("FLAC", 1)])
-def test_corrupted_bytes_give_the_block_decoders_waveform_or_none(tmp_path: Path, speech: np.ndarray, fmt: str,
-                                                                   channels: int) -> None:
+def test_corrupted_bytes_give_the_block_decoders_waveform_or_none(tmp_path: Path, speech: np.ndarray,
+                                                                   fmt: str, channels: int) -> None:
     data = np.stack([speech, speech[::-1]], axis=1) if channels == 2 else speech
     clean = tmp_path / f"clean.{fmt.lower()}"
     sf.write(clean, data, 16000, format=fmt, subtype="PCM_16")
