@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -125,10 +126,8 @@ def load_audio(
 def _decode_in_ranges(local: str, uri: str, rate: int, max_duration: float | None, channel: int | None,
                       workers: int) -> Audio | None:
     """A long local file decoded by ``workers`` threads, or None (see ``parallel_decode``)."""
-    if workers < 2:
-        return None
-    decoded = decode_ranges(local, rate, channel, workers, MAX_ABS_SAMPLE, _block_frames,
-                            max_seconds=max_duration)
+    resample = partial(_resample_in_blocks, rate=rate)
+    decoded = decode_ranges(local, rate, channel, workers, MAX_ABS_SAMPLE, resample, max_seconds=max_duration)
     if decoded is None:
         return None
     waveform, source_rate, channels = decoded
@@ -138,6 +137,20 @@ def _decode_in_ranges(local: str, uri: str, rate: int, max_duration: float | Non
 def _block_frames(source_rate: int, channels: int) -> int:
     """Frames per block of the sequential decoder (the resampler's input blocks)."""
     return max(1, min(int(BLOCK_SECONDS * source_rate), BLOCK_SAMPLES // channels))
+
+
+def _resampler(source_rate: int, rate: int) -> soxr.ResampleStream:
+    return soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality="HQ")
+
+
+def _resample_in_blocks(mono: np.ndarray, source_rate: int, channels: int, rate: int) -> np.ndarray:
+    """A whole mono waveform resampled as the sequential decoder resamples a file of ``channels``
+    channels: the same streaming resampler fed the same blocks, so the output is the same."""
+    resampler = _resampler(source_rate, rate)
+    step = _block_frames(source_rate, channels)
+    pieces = [resampler.resample_chunk(mono[start:start + step]) for start in range(0, len(mono), step)]
+    pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    return np.concatenate(pieces)
 
 
 def _local_path(path: str) -> str | None:
@@ -317,8 +330,7 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
             raise InvalidAudioError(name, "audio has no samples")
         if 0 < frames < 2**62:
             _check_duration(name, frames, source_rate, max_duration)
-        resampler = soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality="HQ") \
-            if source_rate != rate else None
+        resampler = _resampler(source_rate, rate) if source_rate != rate else None
         pieces: list[np.ndarray] = []
         decoded = 0
         block_frames = _block_frames(source_rate, sound.channels)

@@ -4,10 +4,10 @@ libsndfile releases the GIL while it decodes, so a format that seeks to an exact
 length (PCM, float, mu-law and A-law samples in WAV and its variants, AIFF, AU, CAF; FLAC) can be cut into
 contiguous ranges that threads decode straight into one preallocated array. The array equals the one
 the block-by-block decoder of ``audio.py`` builds: channels are averaged (or one is picked) row by row,
-and a multi-channel file below the models' rate is decoded and mixed at its own rate, then resampled by
-the same streaming soxr resampler in the same blocks. A mono file below the models' rate spends its time
-in that resampler, which cannot be split exactly, and a file above it would need a buffer larger than
-the output: both stay with the block decoder.
+and a multi-channel file below the models' rate is decoded and mixed at its own rate, then resampled
+by the caller's ``resample`` (``audio.py``: the same streaming resampler, fed the same blocks). A mono
+file below the models' rate spends its time in that resampler, which cannot be split exactly, and a file
+above it would need a buffer larger than the output: both stay with the block decoder.
 
 Anything out of the ordinary (a frame count the data does not fill, a value the checks refuse, a format
 without exact seeking) returns ``None``: the caller then decodes sequentially, which raises the
@@ -23,7 +23,6 @@ from itertools import pairwise
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 SEEKABLE_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
 # sample codecs without state between samples; ADPCM, GSM and the like carry decoder state across blocks,
@@ -83,15 +82,15 @@ def _decode_range(path: str, first: int, last: int, out: np.ndarray, channel: in
 
 
 def decode_ranges(path: str, rate: int, channel: int | None, workers: int, limit: float,
-                  block_frames_of: Callable[[int, int], int],
+                  resample: Callable[[np.ndarray, int, int], np.ndarray],
                   max_seconds: float | None = None, min_range_seconds: float = MIN_RANGE_SECONDS,
                   ) -> tuple[np.ndarray, int, int] | None:
     """(mono float32 waveform at ``rate``, source rate, source channels) of the local file ``path``,
     decoded by up to ``workers`` threads; ``None`` where the sequential decoder must do it (too short,
     not exactly seekable, above ``rate``, longer than ``max_seconds``, or anything refused).
 
-    ``block_frames_of(source_rate, channels)`` gives the sequential decoder's block length, so the
-    resampler sees the same blocks; ``limit`` is the largest sample magnitude accepted.
+    ``resample(mono, source_rate, channels)`` brings a multi-channel file below ``rate`` to ``rate`` as
+    the sequential decoder would; ``limit`` is the largest sample magnitude accepted.
     """
     try:
         if workers < 2 or os.path.getsize(path) < 2 * min_range_seconds * LOWEST_BYTE_RATE:
@@ -122,10 +121,5 @@ def decode_ranges(path: str, rate: int, channel: int | None, workers: int, limit
                 job.result()
     except (_Refused, sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError):
         return None
-    if source_rate == rate:
-        return native, source_rate, channels
-    resampler = soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality="HQ")
-    step = block_frames_of(source_rate, channels)
-    pieces = [resampler.resample_chunk(native[start:start + step]) for start in range(0, frames, step)]
-    pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
-    return np.concatenate(pieces), source_rate, channels
+    waveform = native if source_rate == rate else resample(native, source_rate, channels)
+    return waveform, source_rate, channels

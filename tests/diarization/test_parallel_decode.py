@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +10,11 @@ import pytest
 import soundfile as sf
 import soxr
 
-from diarization.audio import MAX_ABS_SAMPLE, _block_frames, load_audio
+from diarization.audio import MAX_ABS_SAMPLE, _resample_in_blocks, load_audio
 from diarization.errors import InvalidAudioError
 from diarization.parallel_decode import decode_ranges, plan_ranges
+
+_to_16k = partial(_resample_in_blocks, rate=16000)
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,7 @@ def speech(artifacts_dir: Path) -> np.ndarray:
 
 
 def _ranges(path: Path, channel: int | None = None, workers: int = 3, **kwargs):
-    return decode_ranges(str(path), 16000, channel, workers, MAX_ABS_SAMPLE, _block_frames,
+    return decode_ranges(str(path), 16000, channel, workers, MAX_ABS_SAMPLE, _to_16k,
                          min_range_seconds=1.0, **kwargs)
 
 
@@ -73,7 +76,7 @@ def test_files_the_ranges_leave_to_the_block_decoder(tmp_path: Path, speech: np.
     assert _ranges(plain, channel=1) is None  # no such channel: the block decoder names the error
     assert _ranges(plain, max_seconds=5.0) is None  # too long: likewise
     assert _ranges(plain, workers=1) is None
-    assert decode_ranges(str(plain), 16000, None, 4, MAX_ABS_SAMPLE, _block_frames) is None  # 12 s < 2 x 60 s
+    assert decode_ranges(str(plain), 16000, None, 4, MAX_ABS_SAMPLE, _to_16k) is None  # 12 s < 2 x 60 s
     assert _ranges(plain) is not None
 
 
@@ -102,7 +105,7 @@ def test_load_audio_uses_ranges_on_long_local_files(tmp_path: Path, speech: np.n
     long = np.tile(speech, 11)  # 132 s: two ranges of at least 60 s
     path = tmp_path / "long.wav"
     sf.write(path, np.stack([long, -long], axis=1), 16000, subtype="PCM_16")
-    assert decode_ranges(str(path), 16000, 0, 2, MAX_ABS_SAMPLE, _block_frames) is not None
+    assert decode_ranges(str(path), 16000, 0, 2, MAX_ABS_SAMPLE, _to_16k) is not None
     together = load_audio(path, channel=0, workers=2)
     alone = load_audio(path, channel=0, workers=1)
     assert together.source_channels == 2 and together.duration == alone.duration
