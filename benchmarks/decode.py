@@ -52,14 +52,11 @@ def write_inputs(folder: Path, minutes: float) -> dict[str, Path]:
     return paths
 
 
-def best_time(path: Path, workers: int, repeat: int) -> tuple[float, torch.Tensor]:
-    """Best wall time of ``repeat`` decodes with ``workers`` threads, and the last waveform."""
-    best, waveform = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        waveform = load_audio(path, workers=workers).waveform
-        best = min(best, time.perf_counter() - start)
-    return best, waveform
+def timed_decode(path: Path, workers: int) -> tuple[float, torch.Tensor]:
+    """Wall time of one decode with ``workers`` threads, and its waveform."""
+    start = time.perf_counter()
+    waveform = load_audio(path, workers=workers).waveform
+    return time.perf_counter() - start, waveform
 
 
 def main() -> int:
@@ -76,11 +73,11 @@ def main() -> int:
     print(f"{args.minutes:g} min of the dev pool; best of {args.repeat}; {args.workers} workers")
     print(f"{'input':<24} {'1 thread':>9} {'ranges':>9} {'ratio':>6}  identical")
     for label, path in write_inputs(folder, args.minutes).items():
-        one, many = [float("inf")], [float("inf")]
+        one, many = [], []
         for _ in range(args.repeat):  # alternate, so a slow moment of the machine hits both
-            seconds, sequential = best_time(path, 1, 1)
+            seconds, sequential = timed_decode(path, 1)
             one.append(seconds)
-            seconds, ranged = best_time(path, args.workers, 1)
+            seconds, ranged = timed_decode(path, args.workers)
             many.append(seconds)
         same = sequential.shape == ranged.shape and bool(torch.equal(sequential, ranged))
         print(f"{label:<24} {min(one):>8.3f}s {min(many):>8.3f}s {min(one) / min(many):>5.2f}x  {same}")
