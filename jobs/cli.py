@@ -117,9 +117,10 @@ def run_command(args: argparse.Namespace) -> int:
     """``diarize run``: returns 0 when every shard was committed (files may still have error rows)."""
     import ray
 
-    from .driver import JobAborted, run_job
+    from .driver import run_job
     from .manifest import ManifestError
     from .report import format_run
+    from .stats import JobAborted
 
     try:
         options = options_from_args(args)

@@ -9,8 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .output import Output
 from .schema import PARTITION
+from .store import Store
 
 
 def format_run(report: Mapping[str, Any]) -> str:
@@ -39,7 +39,7 @@ def format_run(report: Mapping[str, Any]) -> str:
 def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run_date: str | None = None,
               run_id: str | None = None) -> list[dict[str, Any]]:
     """One summary per (run_date, run_id) found in ``output``'s status table, oldest first."""
-    store = Output(output, run_date or "", storage_options)
+    store = Store(output, run_date or "", storage_options)
     dataset = store.dataset("status")
     if dataset is None:
         return []
@@ -110,7 +110,7 @@ def _counts(values: pa.ChunkedArray) -> tuple[list, list]:
     return counted.field("values").to_pylist(), counted.field("counts").to_pylist()
 
 
-def _run_json(store: Output, run_date: str, run_id: str) -> dict[str, Any] | None:
+def _run_json(store: Store, run_date: str, run_id: str) -> dict[str, Any] | None:
     path = f"{store.root}/_runs/{PARTITION}={run_date}/{run_id}.json"
     try:
         with store.fs.open(path, "r") as handle:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jobs.manifest import write_manifest
-from jobs.output import Output
+from jobs.store import Store
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -65,4 +65,4 @@ def test_ray_job_submit(ray_cluster: dict[str, Any], tmp_path: Path, audio_dir: 
         time.sleep(3)
     assert submitted.returncode == 0, (submitted.stdout + submitted.stderr)[-3000:]
     assert "files: 3 ok, 1 failed, 0 skipped" in submitted.stdout
-    assert Output(str(output), "2026-11-26").dataset("status").count_rows() == 4
+    assert Store(str(output), "2026-11-26").dataset("status").count_rows() == 4

@@ -22,8 +22,8 @@ import ray
 
 from jobs.driver import run_job
 from jobs.manifest import write_manifest
-from jobs.output import Output
 from jobs.plan import JobOptions
+from jobs.store import Store
 
 from .conftest import write_excerpt
 
@@ -100,7 +100,7 @@ def fifty_rows(audio_dir: Path, remote: str, s3_options: dict[str, Any]) -> Corp
 
 
 def table(output: str, name: str, options: dict[str, Any]) -> Any:
-    return Output(output, RUN_DATE, options).dataset(name).to_table()
+    return Store(output, RUN_DATE, options).dataset(name).to_table()
 
 
 def engine_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -161,7 +161,7 @@ def test_fifty_file_job_on_s3_then_rerun(ray_cluster: dict, models_dir: Path, pi
     assert first["stages"]["embedding"]["files"] == 38  # the silent file needs no embeddings
 
     counts = {name: table(output, name, s3_options).num_rows for name in ("segments", "exclusive", "embeddings")}
-    store = Output(output, RUN_DATE, s3_options)  # what a crash between a shard's tables leaves behind:
+    store = Store(output, RUN_DATE, s3_options)  # what a crash between a shard's tables leaves behind:
     committed = store.shard_path("segments", f"{first['run_id']}-000000")
     store.fs.copy(committed, store.shard_path("segments", "crashed-000000"))  # data without its status file
     store.fs.pipe(f"{store.table_dir('exclusive')}/.tmp-0-part-crashed-000000.parquet.partial", b"partial")
@@ -266,7 +266,7 @@ def test_mode_option_reaches_every_worker(ray_cluster: dict, models_dir: Path, a
                                 models=str(models_dir), mode="exact", progress=False))
     assert report["files"]["ok"] == 1, report
     exact = Pipeline.from_pretrained(models_dir, device="cpu", mode="exact")
-    output = Output(str(tmp_path / "out"), RUN_DATE)
+    output = Store(str(tmp_path / "out"), RUN_DATE)
     [status] = output.dataset("status").to_table().to_pylist()
     assert status["fingerprint"] == exact.fingerprint and '"mode": "exact"' in status["model_versions"]
     segments = output.dataset("segments").to_table().to_pylist()

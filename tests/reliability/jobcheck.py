@@ -19,7 +19,7 @@ from typing import Any
 import fsspec
 import numpy as np
 
-from jobs.output import Output
+from jobs.store import Store
 
 TABLES = ("status", "segments", "exclusive", "embeddings")
 
@@ -52,7 +52,7 @@ def audit(output: str, storage_options: dict[str, Any] | None = None) -> Audit:
                                and p.endswith(".parquet")]
     committed = {_key(p) for p in result.parts["status"]}
     result.orphans = [p for t in TABLES[1:] for p in result.parts[t] if _key(p) not in committed]
-    dataset = Output(output, "", storage_options).dataset("status", result.parts["status"])
+    dataset = Store(output, "", storage_options).dataset("status", result.parts["status"])
     if dataset is not None:
         columns = ["file_id", "status", "error_type", "error_message", "run_id", "__filename"]
         rows = dataset.to_table(columns=columns).to_pylist()
@@ -73,7 +73,7 @@ def count_against(found: Audit, expected_ids: Iterable[str]) -> tuple[int, int]:
 
 def data_rows(output: str, storage_options: dict[str, Any] | None, table: str) -> list[dict[str, Any]]:
     """Every row of a data table with the file it came from (``__filename``)."""
-    store = Output(output, "", storage_options)
+    store = Store(output, "", storage_options)
     dataset = store.dataset(table)
     if dataset is None:
         return []

@@ -34,11 +34,12 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
-from jobs.driver import JobAborted, run_job
+from jobs.driver import run_job
 from jobs.manifest import write_manifest
-from jobs.output import Output
 from jobs.plan import JobOptions
 from jobs.schema import table_of
+from jobs.stats import JobAborted
+from jobs.store import Store
 
 from .jobcheck import assert_exactly_once, assert_same_outputs, audit, outputs, ray_workers
 from .s3proxy import Faults, FaultyProxy
@@ -318,7 +319,7 @@ def test_listing_sees_shards_committed_by_other_processes(s3_bucket: str, s3_opt
     shards, the driver lists again: it must see and read them. (s3fs's find() refreshes the names under a
     folder but kept stale cached listings of its sub-folders, so opening a newer file failed with
     FileNotFoundError.)"""
-    store = Output(f"{s3_bucket}/out", RUN_DATE, s3_options)
+    store = Store(f"{s3_bucket}/out", RUN_DATE, s3_options)
     row = {"file_id": "a", "path": "a.wav", "status": "ok", "fingerprint": "fp", "run_id": "r",
            "finished_at": datetime.now(timezone.utc)}
     store.commit_shard("r-000000", {"status": table_of("status", [row])})

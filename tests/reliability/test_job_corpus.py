@@ -28,9 +28,9 @@ import pytest
 
 from jobs.driver import run_job
 from jobs.manifest import write_manifest
-from jobs.output import Output
 from jobs.plan import JobOptions
 from jobs.report import format_run
+from jobs.store import Store
 
 from .checks import outcome_of
 from .corpus import DECODE, NOT_FOUND, OK, Case
@@ -110,7 +110,7 @@ def corpus_job(ray_cluster: dict, models_dir: Path, corpus: list[Case], s3_optio
     with captured_output(root / "captured") as captured:
         report = run_job(job)
         print(format_run(report))
-    status = Output(str(output), RUN_DATE).dataset("status").to_table().to_pylist()
+    status = Store(str(output), RUN_DATE).dataset("status").to_table().to_pylist()
     return {"root": root, "output": output, "rows": rows, "expected": expected, "report": report,
             "status": status, "captured": captured, "bucket": s3_bucket, "options": options}
 
@@ -237,7 +237,7 @@ def test_input_root_in_a_job(ray_cluster: dict, models_dir: Path, corpus: list[C
     output = tmp_path / "out"
     report = run_job(JobOptions(manifest, str(output), run_date=RUN_DATE, run_id="input-root", models=str(models_dir),
                                 input_root=str(root), progress=False))
-    status = {r["file_id"]: r for r in Output(str(output), RUN_DATE).dataset("status").to_table().to_pylist()}
+    status = {r["file_id"]: r for r in Store(str(output), RUN_DATE).dataset("status").to_table().to_pylist()}
     assert {i: (r["status"], r["error_type"]) for i, r in status.items()} == {
         "inside": ("ok", None), **{i: ("error", "outside_input_root") for i in ("dotdot", "absolute", "symlink", "s3")}}
     assert report["stages"]["decode"]["files"] == 1  # the others were never opened

@@ -11,8 +11,8 @@ import pyarrow.dataset as ds
 import pytest
 
 from jobs.keys import id_hash
-from jobs.output import Output
 from jobs.schema import table_of
+from jobs.store import Store
 
 
 def status(file_id: str, state: str = "ok", fingerprint: str = "fp1", run_id: str = "r1") -> dict[str, Any]:
@@ -42,7 +42,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Any) -> tuple[str, dict]:
 
 def test_commit_layout_is_a_clean_hive_dataset(store: tuple[str, dict]) -> None:
     url, options = store
-    output = Output(url, "2026-11-26", options)
+    output = Store(url, "2026-11-26", options)
     output.commit_shard("r1-000000", shard_tables(["a", "b", "c"], errors=("c",)))
     output.commit_shard("r1-000001", shard_tables(["d"], errors=("d",)))  # errors only: no data files
     files = sorted(p.split("/out/", 1)[1] for p in output.fs.find(output.root))
@@ -58,7 +58,7 @@ def test_commit_layout_is_a_clean_hive_dataset(store: tuple[str, dict]) -> None:
 
 def test_crash_leftovers_are_removed_and_commits_kept(store: tuple[str, dict]) -> None:
     url, options = store
-    output = Output(url, "2026-11-26", options)
+    output = Store(url, "2026-11-26", options)
     output.commit_shard("r1-000000", shard_tables(["a", "b"]))
     crashed = shard_tables(["c"])  # a shard whose writer died after its data files, before its status
     for name in ("segments", "exclusive"):
@@ -73,10 +73,10 @@ def test_crash_leftovers_are_removed_and_commits_kept(store: tuple[str, dict]) -
 
 def test_done_set_and_retiring_errors(store: tuple[str, dict]) -> None:
     url, options = store
-    yesterday = Output(url, "2026-11-25", options)
+    yesterday = Store(url, "2026-11-25", options)
     yesterday.commit_shard("r0-000000", shard_tables(["old-ok", "old-error"], errors=("old-error",)))
     yesterday.commit_shard("r0-000001", shard_tables(["other-models"], fingerprint="fp0"))
-    today = Output(url, "2026-11-26", options)
+    today = Store(url, "2026-11-26", options)
     today.commit_shard("r1-000000", shard_tables(["a", "b", "c"], errors=("b",)))
     today.commit_shard("r1-000001", shard_tables(["d"], errors=("d",)))
 
@@ -95,15 +95,15 @@ def test_done_set_and_retiring_errors(store: tuple[str, dict]) -> None:
 
 def test_drop_partition_only_touches_its_date(store: tuple[str, dict]) -> None:
     url, options = store
-    Output(url, "2026-11-25", options).commit_shard("r0-000000", shard_tables(["x"]))
-    today = Output(url, "2026-11-26", options)
+    Store(url, "2026-11-25", options).commit_shard("r0-000000", shard_tables(["x"]))
+    today = Store(url, "2026-11-26", options)
     today.commit_shard("r1-000000", shard_tables(["y"]))
     today.drop_partition()
     assert [p.rsplit("/", 2)[-2] for p in today.status_files()] == ["run_date=2026-11-25"]
 
 
 def test_other_readers_see_only_committed_rows(tmp_path: Any) -> None:
-    output = Output(str(tmp_path / "out"), "2026-11-26")
+    output = Store(str(tmp_path / "out"), "2026-11-26")
     output.commit_shard("r1-000000", shard_tables(["a", "b"]))
     (tmp_path / "out/segments/run_date=2026-11-26/.tmp-x-part-r2.parquet.partial").write_bytes(b"junk")
     (tmp_path / "out/segments/run_date=2026-11-26/_tmp-y.parquet").write_bytes(b"junk")

@@ -1,4 +1,4 @@
-"""The output store: committed Parquet shards, partitions, crash clean-up and the resume "done" set.
+"""The Parquet store of a job's output: committed shards, partitions, crash clean-up, the resume set.
 
 Layout (``OUTPUT`` is a local folder or any fsspec URL)::
 
@@ -11,7 +11,7 @@ Layout (``OUTPUT`` is a local folder or any fsspec URL)::
 Commit protocol of a shard: each table goes to a hidden temporary name (``.tmp-...``, skipped by
 readers) and is then renamed into place; the status file is renamed last and is the shard's commit
 marker. A crash can therefore leave only (a) hidden temporary files and (b) data files of a shard that
-has no status file; :meth:`Output.clean_partition` deletes both before a run writes into the partition.
+has no status file; :meth:`Store.clean_partition` deletes both before a run writes into the partition.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from .keys import HashSet64, id_hash, id_hashes
 from .schema import PARTITION, SCHEMAS, TABLES
 
+
 DATA_TABLES = tuple(t for t in TABLES if t != "status")
 ROW_GROUP_ROWS = {"status": 100_000, "segments": 100_000, "exclusive": 100_000, "embeddings": 16_384}
 PREFIX, SUFFIX, TMP = "part-", ".parquet", ".tmp-"
@@ -47,7 +48,7 @@ class Previous:
     status_rows: int = 0
 
 
-class Output:
+class Store:
     """One output location and the partition (``run_date``) this run writes into. Picklable."""
 
     def __init__(self, url: str, run_date: str, storage_options: Mapping[str, Any] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from diarization.errors import AudioDecodeError, AudioReadError
-from jobs.actors import with_read_retries
+from jobs.tasks import with_read_retries
 
 
 class Flaky:

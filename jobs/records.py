@@ -1,0 +1,107 @@
+"""Typed records that tasks and actors hand back to the driver, and the table rows a file ends as.
+
+Everything here crosses process boundaries (Ray pickles it), so it holds plain values only, never
+object refs: a model call's per-file outputs travel as separate objects beside its summary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .engine import EngineSpec
+from .manifest import BadRow, FileTask
+
+OK, ERROR = "ok", "error"
+WORKER_CRASHED = "worker_crashed"
+
+
+@dataclass
+class Loaded:
+    """The small half of a decode task's result (the waveform is the other, separate object)."""
+
+    ok: bool
+    duration: float = 0.0
+    source_sample_rate: int | None = None
+    source_channels: int | None = None
+    error_type: str | None = None
+    message: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """How one file of a model call went (its output is a separate object)."""
+
+    error: str | None = None  # "<exception type>: <message>" when the model failed on this file
+    needs_embeddings: bool = False  # segmentation only: whether the file has speech to embed
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a model actor's call returns first: the small part the driver waits for."""
+
+    pid: int  # the actor's process (a new one after a restart)
+    seconds: float  # the whole call
+    files: list[FileOutcome]  # one per file, in call order
+
+
+@dataclass
+class FileResult:
+    """Every row one input produces, ready for the four tables."""
+
+    status: dict[str, Any]
+    segments: list[dict[str, Any]] = field(default_factory=list)
+    exclusive: list[dict[str, Any]] = field(default_factory=list)
+    embeddings: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # per stage, this file's share
+
+    @property
+    def ok(self) -> bool:
+        return self.status["status"] == OK
+
+
+@dataclass(frozen=True)
+class CommitSummary:
+    """What a commit task returns once its shard is committed."""
+
+    files: int
+    ok: int
+    audio_seconds: float  # of the files that were decoded
+    errors: list[str]  # the error type of each failed file
+    seconds: float
+
+    @classmethod
+    def of(cls, results: list[FileResult], seconds: float) -> CommitSummary:
+        return cls(files=len(results), ok=sum(r.ok for r in results),
+                   audio_seconds=sum(r.status.get("duration") or 0.0 for r in results),
+                   errors=[r.status["error_type"] for r in results if not r.ok], seconds=seconds)
+
+
+def status_row(spec: EngineSpec, run_id: str, item: FileTask | BadRow, **values: Any) -> dict[str, Any]:
+    """A status-table row for ``item``; ``values`` fill the outcome columns."""
+    row = {"file_id": item.file_id, "path": item.path, "manifest_row": item.row,
+           "channel": getattr(item, "channel", None), "fingerprint": spec.fingerprint,
+           "model_versions": spec.versions_json, "run_id": run_id,
+           "finished_at": datetime.now(timezone.utc)}
+    row.update(values)
+    return row
+
+
+def failure(spec: EngineSpec, run_id: str, item: FileTask | BadRow, error_type: str, message: str,
+            loaded: Loaded | None = None, seconds: dict[str, float] | None = None) -> FileResult:
+    """The result of an input that failed before producing a diarization."""
+    seconds = seconds or {}
+    return FileResult(status_row(
+        spec, run_id, item, status=ERROR, error_type=error_type, error_message=message,
+        duration=loaded.duration if loaded and loaded.ok else None,
+        source_sample_rate=loaded.source_sample_rate if loaded else None,
+        source_channels=loaded.source_channels if loaded else None,
+        processing_time=sum(seconds.values())), seconds=seconds)
+
+
+def segment_row(record: dict[str, Any], file_id: str, run_id: str) -> dict[str, Any]:
+    """An engine record ``{file, speaker, start, end, duration}`` as a segments-table row."""
+    return {"file_id": file_id, "speaker": record["speaker"], "start": record["start"], "end": record["end"],
+            "duration": record["duration"], "run_id": run_id}

@@ -1,0 +1,188 @@
+"""The stages a batch of files goes through: decode (CPU tasks), segmentation and embedding (model actors),
+finish (CPU tasks: clustering into table rows).
+
+Every stage is called with the batch's file states and returns them, having worked on the files still
+running; a file that fails at a stage ends there with its error row. Failures of the workers
+themselves: a task or actor call that dies is retried by Ray; when it died on every try, a model batch
+is retried one file at a time (:class:`ModelStage`) and a file that still kills its worker ends as
+``worker_crashed``; a task whose code fails (not its file: e.g. the worker cannot load the models)
+stops the job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import ray
+
+from .actors import EMBEDDING, SEGMENTATION, ActorPool, Actors, ModelCall
+from .flight import FileState, RunContext
+from .records import WORKER_CRASHED, FileOutcome, FileResult, Loaded
+from .stats import JobAborted
+from .tasks import decode, finish
+
+log = logging.getLogger("jobs")
+
+
+class DecodeStage:
+    """One decode task per file; the waveforms stay in the object store for the model stages."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+
+    async def __call__(self, files: list[FileState]) -> list[FileState]:
+        running = [file for file in files if file.running]
+        options, cpus = self.run.options, self.run.plan.task_cpus
+        refs = [decode.options(num_cpus=cpus).remote(self.run.spec, file.task, options.storage_options,
+                                                     options.max_duration) for file in running]
+        loaded = await asyncio.gather(*(self._loaded(file, summary) for file, (summary, _) in zip(running, refs)))
+        self.run.stats.add("decode", sum(summary.seconds for summary in loaded), len(running))
+        for file, summary, (_, audio) in zip(running, loaded, refs):
+            file.loaded = summary
+            file.seconds["decode"] = summary.seconds
+            if summary.ok:
+                file.audio = audio
+            else:
+                self.run.fail(file, summary.error_type or "", summary.message or "")
+        return files
+
+    async def _loaded(self, file: FileState, summary: ray.ObjectRef) -> Loaded:
+        try:
+            return await summary
+        except ray.exceptions.RayTaskError as error:  # not the file: the worker could not load the pipeline
+            raise JobAborted(f"a decoding worker failed: {error}") from error
+        except ray.exceptions.RayError as error:  # the decoding worker died on every try (Ray retries tasks)
+            self.run.stats.crashed("decode", error)
+            return Loaded(False, error_type=WORKER_CRASHED,
+                          message=f"{file.task.path}: crashed the decoding worker on every try "
+                                  f"({type(error).__name__})")
+
+
+class ModelStage(ABC):
+    """A model stage: a batch of files through one actor call, its seconds shared out by duration.
+
+    Owns the isolation of crashes: a batch whose actor died on every try is retried one file at a
+    time, one such retry at a time per stage, so that a file that kills the worker takes no other file
+    down with it; a file that kills it on its own ends as ``worker_crashed``.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, run: RunContext, actors: Actors) -> None:
+        self.run = run
+        self.actors = actors
+        self.isolation = asyncio.Lock()
+
+    def wants(self, file: FileState) -> bool:
+        return file.running
+
+    @abstractmethod
+    async def call(self, pool: ActorPool, files: list[FileState]) -> ModelCall:
+        """The stage's actor call on ``files`` (one or more)."""
+
+    @abstractmethod
+    def accept(self, file: FileState, outcome: FileOutcome, output: ray.ObjectRef) -> None:
+        """Keep what the model made of ``file`` for the next stages."""
+
+    async def __call__(self, files: list[FileState]) -> list[FileState]:
+        wanted = [file for file in files if self.wants(file)]
+        if wanted:
+            await self._through(wanted)
+        return files
+
+    async def _through(self, files: list[FileState]) -> None:
+        pool = await self.actors.pool(self.name)
+        try:
+            call = await self.call(pool, files)
+        except ray.exceptions.RayError as error:
+            if len(files) == 1:
+                self._crashed(files[0], error)
+            else:
+                await self._one_by_one(files, error)
+            return
+        seconds = call.summary.seconds
+        self.run.stats.add(self.name, seconds, len(files))
+        total = sum(file.duration for file in files) or 1.0
+        for file, outcome, output in zip(files, call.summary.files, call.outputs):
+            file.seconds[self.name] = seconds * file.duration / total
+            if outcome.error is None:
+                self.accept(file, outcome, output)
+            else:
+                self.run.fail(file, f"{self.name}_error", f"{file.task.path}: {outcome.error}")
+
+    async def _one_by_one(self, files: list[FileState], error: BaseException) -> None:
+        self.run.stats.isolated_files += len(files)
+        log.warning("%s batch of %d files failed (%s); retrying them one by one", self.name, len(files),
+                    type(error).__name__)
+        async with self.isolation:
+            for file in files:
+                await self._through([file])
+
+    def _crashed(self, file: FileState, error: BaseException) -> None:
+        self.run.stats.crashed(self.name, error)
+        file.seconds[self.name] = 0.0
+        self.run.fail(file, WORKER_CRASHED,
+                      f"{file.task.path}: crashed the {self.name} worker on every try ({type(error).__name__})")
+
+
+class SegmentationStage(ModelStage):
+    name = SEGMENTATION
+
+    async def call(self, pool: ActorPool, files: list[FileState]) -> ModelCall:
+        return await pool.segment([file.audio for file in files])
+
+    def accept(self, file: FileState, outcome: FileOutcome, output: ray.ObjectRef) -> None:
+        file.segmentation = output
+        file.needs_embeddings = outcome.needs_embeddings
+
+
+class EmbeddingStage(ModelStage):
+    """Only files with speech to embed (a silent file goes on to finish without embeddings)."""
+
+    name = EMBEDDING
+
+    def wants(self, file: FileState) -> bool:
+        return file.running and file.needs_embeddings
+
+    async def call(self, pool: ActorPool, files: list[FileState]) -> ModelCall:
+        return await pool.embed([file.audio for file in files], [file.segmentation for file in files])
+
+    def accept(self, file: FileState, outcome: FileOutcome, output: ray.ObjectRef) -> None:
+        file.embeddings = output
+
+
+class FinishStage:
+    """One finish task per file (clustering, reconstruction, table rows): ``submit`` starts them and lets
+    the waveforms go, ``collect`` waits for their results."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+
+    def submit(self, files: list[FileState]) -> list[FileState]:
+        run, task = self.run, finish.options(num_cpus=self.run.plan.task_cpus)
+        for file in files:
+            if file.running:
+                file.finish_with(task.remote(run.spec, run.run_id, file.task, file.loaded, file.seconds,
+                                             file.segmentation, file.embeddings))
+                run.stats.add("clustering", files=1)
+        return files
+
+    async def collect(self, files: list[FileState]) -> list[FileState]:
+        await asyncio.gather(*(self._collect(file) for file in files if file.finishing is not None))
+        return files
+
+    async def _collect(self, file: FileState) -> None:
+        try:
+            result: FileResult = await file.finishing
+        except ray.exceptions.RayTaskError as error:
+            raise JobAborted(f"a clustering worker failed: {error}") from error
+        except ray.exceptions.RayError as error:  # the clustering worker died on every try
+            self.run.stats.crashed("clustering", error)
+            self.run.fail(file, WORKER_CRASHED, f"{file.task.path}: crashed the clustering worker on every try "
+                                                f"({type(error).__name__})")
+            return
+        self.run.stats.add("clustering", result.seconds.get("clustering", 0.0))
+        file.end(result)
