@@ -44,18 +44,21 @@ def add_run_command(commands: Any) -> None:
     """Add ``run`` to the ``diarize`` sub-commands."""
     from diarization.cli import add_model_options
 
-    from .plan import check_run_date, check_run_id
+    from .dates import resolve_run_date
+    from .plan import check_run_id
 
     run = commands.add_parser(
         "run", help="diarize every file of a manifest (or glob) on Ray into Parquet",
         description="Batch diarization on Ray. MANIFEST is a CSV/TSV/JSONL/Parquet file (local or URL) with a "
                     "'path' column and optional id, num_speakers, min_speakers, max_speakers, channel; or a glob "
-                    "('s3://bucket/calls/2026-11-24/*.wav') or prefix ending in '/'. Reruns skip files already "
-                    "done (same id and models) and retry failures.")
-    run.add_argument("manifest", help="manifest file, glob or prefix")
+                    "('s3://bucket/calls/2026-11-24/*.wav') or prefix ending in '/'; '{run_date}' in it becomes the "
+                    "run date ('s3://bucket/calls/{run_date}/*.wav'). Reruns skip files already done (same id "
+                    "and models) and retry failures.")
+    run.add_argument("manifest", help="manifest file, glob or prefix; '{run_date}' becomes the run date")
     run.add_argument("-o", "--output", required=True, help="output folder or URL (s3://bucket/diarization)")
-    run.add_argument("--run-date", type=_checked(check_run_date),
-                     help="partition to write, YYYY-MM-DD (default: today, UTC)")
+    run.add_argument("--run-date", type=_checked(resolve_run_date),
+                     help="partition to write: YYYY-MM-DD, today or yesterday (UTC, resolved at start; "
+                          "default: today); also fills '{run_date}' in MANIFEST and --input-root")
     run.add_argument("--run-id", type=_checked(check_run_id),
                      help="run id: letters, digits, '.', '_', '-' (default: time-based, unique)")
     run.add_argument("--input-root", metavar="DIR_OR_URL",
@@ -159,9 +162,12 @@ def export_code_path() -> None:
 
 def add_report_command(commands: Any) -> None:
     """Add ``report`` to the ``diarize`` sub-commands."""
+    from .dates import resolve_run_date
+
     report = commands.add_parser("report", help="summarise the runs in a job's output (from its Parquet)")
     report.add_argument("output", help="output folder or URL given to 'diarize run'")
-    report.add_argument("--run-date", help="only this partition")
+    report.add_argument("--run-date", type=_checked(resolve_run_date),
+                        help="only this partition: YYYY-MM-DD, today or yesterday (UTC)")
     report.add_argument("--run-id", help="only this run")
     report.add_argument("--json", action="store_true", help="JSON instead of a table")
     _storage_option(report)

@@ -19,6 +19,7 @@ def format_run(report: Mapping[str, Any]) -> str:
     rtf = report.get("real_time_factor")
     lines = [
         f"run {report['run_id']} ({PARTITION}={report['run_date']}) -> {report['output']}",
+        f"  read: {report['manifest']}",
         (f"  files: {files['ok']} ok, {files['failed']} failed, {files['skipped']} skipped "
          f"(of {files['rows']} manifest rows)"),
         (f"  audio: {report['audio_hours']:.3f} h in {report['wall_seconds']:.1f} s wall"
@@ -85,6 +86,8 @@ def format_summaries(summaries: list[dict[str, Any]]) -> str:
                      f"{s['audio_hours']:>9.3f} {wall if wall is None else round(wall, 1)!s:>8} "
                      f"{'-' if rtf is None else f'{rtf:.4f}':>7}  "
                      + (", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "-"))
+        if run.get("manifest"):
+            lines.append(f"{'':<11} read {run['manifest']}")
     dates: dict[str, list[int]] = {}
     for s in summaries:
         totals = dates.setdefault(s["run_date"], [0, 0, 0])
