@@ -44,14 +44,8 @@ def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run
     dataset = store.dataset("status")
     if dataset is None:
         return []
-    condition = None
-    if run_date:
-        condition = pc.field(PARTITION) == run_date
-    if run_id:
-        by_run = pc.field("run_id") == run_id
-        condition = by_run if condition is None else condition & by_run
     table = dataset.to_table(columns=[PARTITION, "run_id", "file_id", "status", "error_type", "duration",
-                                      "processing_time", "finished_at"], filter=condition)
+                                      "processing_time", "finished_at"], filter=selection(run_date, run_id))
     summaries = []
     for group in _groups(table):
         ok = pc.equal(group["status"], "ok")
@@ -69,6 +63,17 @@ def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run
         summary["run"] = _run_json(store, key_date, key_run)
         summaries.append(summary)
     return summaries
+
+
+def selection(run_date: str | None = None, run_id: str | None = None) -> pc.Expression | None:
+    """The dataset filter for one partition and/or one run (None: everything)."""
+    condition = None
+    if run_date:
+        condition = pc.field(PARTITION) == run_date
+    if run_id:
+        by_run = pc.field("run_id") == run_id
+        condition = by_run if condition is None else condition & by_run
+    return condition
 
 
 def format_summaries(summaries: list[dict[str, Any]]) -> str:
