@@ -38,7 +38,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; }
 .cards { display: flex; flex-wrap: wrap; gap: 10px; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px 14px; min-width: 110px; }
 .card b { display: block; font-size: 20px; } .card span { font-size: 11px; color: #666; }
-.charts { display: flex; flex-wrap: wrap; gap: 24px; } .muted { color: #666; font-size: 12px; }
+.charts { display: flex; flex-wrap: wrap; gap: 24px; } figure { margin: 0; } .muted { color: #666; font-size: 12px; }
 .msg { font-family: monospace; white-space: pre-wrap; word-break: break-all; }
 """
 
@@ -218,7 +218,8 @@ def _stages(summaries: Sequence[dict[str, Any]]) -> str:
     audio = sum(s["audio_hours"] for s in summaries) * 3600
     rows = [[_cell(name), _cell(f"{seconds[name]:.1f}", True), _cell(files[name], True),
              _cell(f"{files[name] / seconds[name]:.2f}" if seconds[name] else "-", True),
-             _cell(f"{audio / seconds[name]:.1f}" if seconds[name] else "-", True)] for name in seconds]
+             _cell(f"{audio / seconds[name]:.1f}" if seconds[name] else "-", True)]
+            for name in sorted(seconds, key=lambda n: -seconds[n])]  # where the worker time goes, first
     return ("<h2>Throughput per stage</h2>"
             + _table(["stage", "worker s", "files", "files per worker s", "audio s per worker s"], rows))
 
@@ -270,6 +271,9 @@ def _timelines(timelines: Sequence[FileTimeline]) -> str:
     for t in timelines:
         parts.append(f"<h3>{escape(t.file_id)}</h3><p class=\"muted\">{_seconds(t.duration)}, "
                      f"{len(t.speakers)} speakers, run {escape(t.run_id)}</p>")
+        if not t.speakers:
+            parts.append("<p>No speech found.</p>")
+            continue
         parts.append(timeline([Panel("regular", t.regular), Panel("exclusive", t.exclusive)], t.speakers,
                               t.duration))
     return "\n".join(parts)
