@@ -171,8 +171,9 @@ def add_report_command(commands: Any) -> None:
     report.add_argument("--run-id", help="only this run")
     report.add_argument("--json", action="store_true", help="JSON instead of a table")
     report.add_argument("--html", metavar="PATH",
-                        help="also write a self-contained HTML report here (local path or URL): totals, stages, "
-                             "errors, failed files, duration and speaker histograms, sample timelines")
+                        help="also write a self-contained HTML report here (local path or URL; '{run_date}' becomes "
+                             "--run-date): totals, stages, errors, failed files, duration and speaker "
+                             "histograms, sample timelines")
     report.add_argument("--timelines", type=int, default=6, metavar="N",
                         help="sample files drawn as timelines in the HTML report (default 6)")
     _storage_option(report)
@@ -186,10 +187,12 @@ def report_command(args: argparse.Namespace) -> int:
     summaries = summarize(args.output, args.storage_options, args.run_date, args.run_id)
     print(json.dumps(summaries, indent=2, default=str) if args.json else format_summaries(summaries))
     if args.html:
+        from .dates import fill_run_date
         from .html_report import write_html_report
 
-        write_html_report(args.html, args.output, args.storage_options, args.run_date, args.run_id, args.timelines)
-        print(f"wrote {args.html}", file=sys.stderr)
+        html = fill_run_date(args.html, args.run_date) if args.run_date else args.html
+        write_html_report(html, args.output, args.storage_options, args.run_date, args.run_id, args.timelines)
+        print(f"wrote {html}", file=sys.stderr)
     return 0 if summaries else 1
 
 
