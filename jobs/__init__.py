@@ -1,8 +1,9 @@
 """Batch diarization jobs on Ray: manifests in, Parquet out, models pinned in actors, resumable runs.
 
-Modules: ``manifest`` (rows in), ``plan`` (options, resources), ``actors`` (remote tasks and model
-actors), ``driver`` (sharding, streaming, failure handling), ``output`` (committing writer, clean-up,
-resume set), ``schema`` (Arrow schemas), ``report`` (run reports), ``cli`` (``diarize run|report``).
+Modules: ``manifest`` (rows in), ``dates`` (run dates, ``{run_date}``), ``plan`` (options, resources),
+``actors`` (remote tasks and model actors), ``driver`` (sharding, streaming, failure handling), ``output``
+(committing writer, clean-up, resume set), ``schema`` (Arrow schemas), ``report`` (run reports),
+``html_report`` and ``svg`` (the HTML run report), ``cli`` (``diarize run|report``).
 
 Output tables
 -------------

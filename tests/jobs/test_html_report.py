@@ -141,6 +141,13 @@ def test_write_to_a_file_and_an_empty_output(output: str, tmp_path: Path) -> Non
     assert "No committed results found." in empty.all_text
 
 
+def test_report_command_fills_the_run_date_into_the_html_path(output: str, tmp_path: Path) -> None:
+    from jobs.cli import main
+
+    assert main(["report", output, "--run-date", RUN_DATE, "--html", str(tmp_path / "{run_date}.html")]) == 0
+    assert "Failed files (2)" in Page((tmp_path / f"{RUN_DATE}.html").read_text()).all_text
+
+
 def test_chart_helpers() -> None:
     assert spread(0, 3) == [] and spread(1, 3) == [0] and spread(10, 3) == [0, 4, 9] and spread(3, 9) == [0, 1, 2]
     assert [nice_step(e) for e in (7, 60, 999, 3600)] == [1, 10, 200, 500]
