@@ -107,7 +107,7 @@ def spread(count: int, samples: int) -> list[int]:
     """Up to ``samples`` indices spread evenly over ``range(count)`` (first and last included)."""
     if count <= 0 or samples <= 0:
         return []
-    return sorted({int(round(i)) for i in np.linspace(0, count - 1, min(samples, count))})
+    return sorted({round(float(i)) for i in np.linspace(0, count - 1, min(samples, count))})
 
 
 def read_timelines(store: Output, sample: Sequence[tuple[str, str, float]]) -> list[FileTimeline]:

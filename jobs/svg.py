@@ -65,8 +65,7 @@ def bar_chart(bars: Sequence[Bar], x_label: str, y_label: str, width: int = 460,
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max((b.count for b in bars), default=0) or 1
     step = nice_step(peak, 5)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(x_label)}" {FONT}>']
+    parts = [_opening(width, height, x_label)]
     for tick in _ticks(peak, step):
         y = top + plot_h - plot_h * tick / peak
         parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>'
@@ -99,8 +98,7 @@ def timeline(panels: Sequence[Panel], speakers: Sequence[str], duration: float, 
     end = duration if duration > 0 else max((s.end for p in panels for s in p.spans), default=1.0) or 1.0
     scale = plot_w / end
     index = {speaker: i for i, speaker in enumerate(speakers)}
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="speaker timeline" {FONT}>']
+    parts = [_opening(width, height, "speaker timeline")]
     for tick in _ticks(end, nice_step(end, 10)):
         x = left + tick * scale
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height - axis_h}" stroke="#eee"/>'
@@ -123,6 +121,11 @@ def timeline(panels: Sequence[Panel], speakers: Sequence[str], duration: float, 
                          f'fill="{color(row)}"><title>{tip}</title></rect>')
     parts.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 2}" text-anchor="middle">time (s)</text></svg>')
     return "".join(parts)
+
+
+def _opening(width: int, height: int, label: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" {FONT}>')
 
 
 def _ticks(extent: float, step: float) -> list[float]:
