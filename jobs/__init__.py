@@ -1,11 +1,12 @@
 """Batch diarization jobs on Ray: manifests in, Parquet out, models pinned in actors, resumable runs.
 
-Modules: ``manifest`` (rows in), ``plan`` (options, resources), ``engine`` (the pipeline every worker
-builds), ``records`` (typed results of tasks and actors, table rows), ``tasks`` (decode, finish, commit),
-``actors`` (model actors and their pools), ``flight`` (a row's state through the stages), ``stages``
-(decode -> segmentation -> embedding -> finish, crash isolation), ``stats`` (counters, run report),
-``driver`` (sharding, the stage chain, commits, resume), ``store`` (the Parquet store: committing writer,
-clean-up, resume set), ``schema`` (Arrow schemas), ``report`` (run summaries), ``cli`` (``diarize run|report``).
+Modules: ``manifest`` (rows in), ``dates`` (run dates, ``{run_date}``), ``plan`` (options, resources),
+``engine`` (the pipeline every worker builds), ``records`` (typed results of tasks and actors, table rows),
+``tasks`` (decode, finish, commit), ``actors`` (model actors and their pools), ``flight`` (a row's state
+through the stages), ``stages`` (decode -> segmentation -> embedding -> finish, crash isolation), ``stats``
+(counters, run report), ``driver`` (sharding, the stage chain, commits, resume), ``store`` (the Parquet store:
+committing writer, clean-up, resume set), ``schema`` (Arrow schemas), ``report`` (run summaries),
+``html_report`` and ``svg`` (the HTML run report), ``cli`` (``diarize run|report``).
 
 Output tables
 -------------

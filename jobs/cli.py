@@ -44,18 +44,21 @@ def add_run_command(commands: Any) -> None:
     """Add ``run`` to the ``diarize`` sub-commands."""
     from diarization.cli import add_model_options
 
-    from .plan import check_run_date, check_run_id
+    from .dates import resolve_run_date
+    from .plan import check_run_id
 
     run = commands.add_parser(
         "run", help="diarize every file of a manifest (or glob) on Ray into Parquet",
         description="Batch diarization on Ray. MANIFEST is a CSV/TSV/JSONL/Parquet file (local or URL) with a "
                     "'path' column and optional id, num_speakers, min_speakers, max_speakers, channel; or a glob "
-                    "('s3://bucket/calls/2026-11-24/*.wav') or prefix ending in '/'. Reruns skip files already "
-                    "done (same id and models) and retry failures.")
-    run.add_argument("manifest", help="manifest file, glob or prefix")
+                    "('s3://bucket/calls/2026-11-24/*.wav') or prefix ending in '/'; '{run_date}' in it becomes the "
+                    "run date ('s3://bucket/calls/{run_date}/*.wav'). Reruns skip files already done (same id "
+                    "and models) and retry failures.")
+    run.add_argument("manifest", help="manifest file, glob or prefix; '{run_date}' becomes the run date")
     run.add_argument("-o", "--output", required=True, help="output folder or URL (s3://bucket/diarization)")
-    run.add_argument("--run-date", type=_checked(check_run_date),
-                     help="partition to write, YYYY-MM-DD (default: today, UTC)")
+    run.add_argument("--run-date", type=_checked(resolve_run_date),
+                     help="partition to write: YYYY-MM-DD, today or yesterday (UTC, resolved at start; "
+                          "default: today); also fills '{run_date}' in MANIFEST and --input-root")
     run.add_argument("--run-id", type=_checked(check_run_id),
                      help="run id: letters, digits, '.', '_', '-' (default: time-based, unique)")
     run.add_argument("--input-root", metavar="DIR_OR_URL",
@@ -160,21 +163,37 @@ def export_code_path() -> None:
 
 def add_report_command(commands: Any) -> None:
     """Add ``report`` to the ``diarize`` sub-commands."""
+    from .dates import resolve_run_date
+
     report = commands.add_parser("report", help="summarise the runs in a job's output (from its Parquet)")
     report.add_argument("output", help="output folder or URL given to 'diarize run'")
-    report.add_argument("--run-date", help="only this partition")
+    report.add_argument("--run-date", type=_checked(resolve_run_date),
+                        help="only this partition: YYYY-MM-DD, today or yesterday (UTC)")
     report.add_argument("--run-id", help="only this run")
     report.add_argument("--json", action="store_true", help="JSON instead of a table")
+    report.add_argument("--html", metavar="PATH",
+                        help="also write a self-contained HTML report here (local path or URL; '{run_date}' becomes "
+                             "--run-date): totals, stages, errors, failed files, duration and speaker "
+                             "histograms, sample timelines")
+    report.add_argument("--timelines", type=int, default=6, metavar="N",
+                        help="sample files drawn as timelines in the HTML report (default 6)")
     _storage_option(report)
     report.set_defaults(func=report_command)
 
 
 def report_command(args: argparse.Namespace) -> int:
-    """``diarize report``: one line per run, then per-partition totals."""
+    """``diarize report``: one line per run, then per-partition totals; ``--html``: the page too."""
     from .report import format_summaries, summarize
 
     summaries = summarize(args.output, args.storage_options, args.run_date, args.run_id)
     print(json.dumps(summaries, indent=2, default=str) if args.json else format_summaries(summaries))
+    if args.html:
+        from .dates import fill_run_date
+        from .html_report import write_html_report
+
+        html = fill_run_date(args.html, args.run_date) if args.run_date else args.html
+        write_html_report(html, args.output, args.storage_options, args.run_date, args.run_id, args.timelines)
+        print(f"wrote {html}", file=sys.stderr)
     return 0 if summaries else 1
 
 

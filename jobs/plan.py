@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
+
+from .dates import fill_run_date, resolve_run_date
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # becomes part of file names: no '/', no '..'
 
@@ -19,24 +20,13 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
-def check_run_date(run_date: str) -> str:
-    """``run_date`` if it is a real date written YYYY-MM-DD (it names a partition folder), else ValueError."""
-    try:
-        if not isinstance(run_date, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", run_date):
-            raise ValueError
-        date.fromisoformat(run_date)
-    except ValueError:
-        raise ValueError(f"run date {run_date!r}: expected a date as YYYY-MM-DD") from None
-    return run_date
-
-
 @dataclass
 class JobOptions:
     """Everything ``diarize run`` accepts (see ``jobs.cli`` for the help text of each option)."""
 
-    manifest: str
+    manifest: str  # "{run_date}" in it becomes the run date
     output: str
-    run_date: str | None = None  # partition; default: today (UTC)
+    run_date: str | None = None  # partition: YYYY-MM-DD, "today" (the default) or "yesterday", in UTC
     run_id: str | None = None  # default: a new time-based id; letters, digits, '.', '_', '-'
     models: str | None = None
     mode: str | None = None  # "exact" or "fast" (default: the model set's)
@@ -61,12 +51,14 @@ class JobOptions:
     input_root: str | None = None  # folder or URL prefix every manifest path must lie under
 
     def __post_init__(self) -> None:
-        """Refuse a run id or run date that could place files outside the output, and a bad input root."""
+        """Resolve the run date and fill it into the manifest and input root; refuse a run id or run date
+        that could place files outside the output, and a bad input root."""
         if self.run_id is not None:
             check_run_id(self.run_id)
-        if self.run_date is not None:
-            check_run_date(self.run_date)
+        self.run_date = resolve_run_date(self.run_date)
+        self.manifest = fill_run_date(self.manifest, self.run_date)
         if self.input_root:
+            self.input_root = fill_run_date(self.input_root, self.run_date)
             from .manifest import InputRoot
 
             InputRoot(self.input_root)

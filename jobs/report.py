@@ -19,6 +19,7 @@ def format_run(report: Mapping[str, Any]) -> str:
     rtf = report.get("real_time_factor")
     lines = [
         f"run {report['run_id']} ({PARTITION}={report['run_date']}) -> {report['output']}",
+        f"  read: {report['manifest']}",
         (f"  files: {files['ok']} ok, {files['failed']} failed, {files['skipped']} skipped "
          f"(of {files['rows']} manifest rows)"),
         (f"  audio: {report['audio_hours']:.3f} h in {report['wall_seconds']:.1f} s wall"
@@ -43,14 +44,8 @@ def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run
     dataset = store.dataset("status")
     if dataset is None:
         return []
-    condition = None
-    if run_date:
-        condition = pc.field(PARTITION) == run_date
-    if run_id:
-        by_run = pc.field("run_id") == run_id
-        condition = by_run if condition is None else condition & by_run
     table = dataset.to_table(columns=[PARTITION, "run_id", "file_id", "status", "error_type", "duration",
-                                      "processing_time", "finished_at"], filter=condition)
+                                      "processing_time", "finished_at"], filter=selection(run_date, run_id))
     summaries = []
     for group in _groups(table):
         ok = pc.equal(group["status"], "ok")
@@ -70,6 +65,17 @@ def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run
     return summaries
 
 
+def selection(run_date: str | None = None, run_id: str | None = None) -> pc.Expression | None:
+    """The dataset filter for one partition and/or one run (None: everything)."""
+    condition = None
+    if run_date:
+        condition = pc.field(PARTITION) == run_date
+    if run_id:
+        by_run = pc.field("run_id") == run_id
+        condition = by_run if condition is None else condition & by_run
+    return condition
+
+
 def format_summaries(summaries: list[dict[str, Any]]) -> str:
     """``diarize report``'s text output."""
     if not summaries:
@@ -85,6 +91,8 @@ def format_summaries(summaries: list[dict[str, Any]]) -> str:
                      f"{s['audio_hours']:>9.3f} {wall if wall is None else round(wall, 1)!s:>8} "
                      f"{'-' if rtf is None else f'{rtf:.4f}':>7}  "
                      + (", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "-"))
+        if run.get("manifest"):
+            lines.append(f"{'':<11} read {run['manifest']}")
     dates: dict[str, list[int]] = {}
     for s in summaries:
         totals = dates.setdefault(s["run_date"], [0, 0, 0])

@@ -33,7 +33,6 @@ import pyarrow.parquet as pq
 from .keys import HashSet64, id_hash, id_hashes
 from .schema import PARTITION, SCHEMAS, TABLES
 
-
 DATA_TABLES = tuple(t for t in TABLES if t != "status")
 ROW_GROUP_ROWS = {"status": 100_000, "segments": 100_000, "exclusive": 100_000, "embeddings": 16_384}
 PREFIX, SUFFIX, TMP = "part-", ".parquet", ".tmp-"

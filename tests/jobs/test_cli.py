@@ -15,6 +15,8 @@ from typing import Any
 from jobs.manifest import write_manifest
 from jobs.store import Store
 
+from .test_html_report import Page
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -47,6 +49,14 @@ def test_run_on_the_spot_then_report(tmp_path: Path, audio_dir: Path, models_dir
                              text=True, check=False, timeout=120)
     [summary] = json.loads(as_json.stdout)
     assert summary["ok"] == 3 and summary["errors"] == {"decode_error": 1} and summary["run"]["wall_seconds"] > 0
+
+    html = subprocess.run([*diarize(), "report", "out/", "--html", "report.html"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert html.returncode == 0, html.stderr[-3000:]
+    page = Page((tmp_path / "report.html").read_text(encoding="utf-8"))
+    assert "Failed files (1)" in page.all_text and "decode_error" in page.all_text
+    assert page.count("svg") == 2 + 3  # the two histograms, a timeline for each of the 3 diarized calls
+    assert "calls.csv" in page.text  # the manifest that was read, as given
 
 
 def test_ray_job_submit(ray_cluster: dict[str, Any], tmp_path: Path, audio_dir: Path, models_dir: Path) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from jobs.cli import add_run_command, options_from_args
+from jobs.dates import check_run_date
 from jobs.manifest import OUTSIDE_ROOT, BadRow, FileTask, InputRoot, Manifest, write_manifest
-from jobs.plan import JobOptions, check_run_date, check_run_id
+from jobs.plan import JobOptions, check_run_id
 
 from .corpus import encode
 
@@ -104,12 +105,14 @@ def test_bad_run_ids_are_refused(run_id: str) -> None:
 
 
 @pytest.mark.parametrize("run_date", ["2026-11-26/../../x", "../2026-11-26", "2026-13-01", "2026-02-30", "26-11-26",
-                                      "2026-11-26 ", "2026/11/26", "today", ""])
+                                      "2026-11-26 ", "2026/11/26", "Today", "tomorrow", ""])
 def test_bad_run_dates_are_refused(run_date: str) -> None:
     with pytest.raises(ValueError, match="run date"):
         check_run_date(run_date)
     with pytest.raises(ValueError, match="run date"):
         JobOptions("m.csv", "out", run_date=run_date)
+    with pytest.raises(ValueError, match="run date"):  # the placeholder is filled with checked dates only
+        JobOptions("calls/{run_date}/*.wav", "out", run_date=run_date)
 
 
 def test_good_ids_dates_and_roots_pass() -> None:
