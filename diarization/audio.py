@@ -28,6 +28,7 @@ import torch
 
 from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, AudioReadError, AudioTooLongError,
                      InvalidAudioError)
+from .locations import local_path
 from .parallel_decode import decode_ranges
 
 SAMPLE_RATE = 16000
@@ -113,7 +114,7 @@ def load_audio(
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         with _open(path, storage_options) as stream:
-            local = _local_path(path)
+            local = local_path(path)
             if local is not None:
                 decoded = _decode_in_ranges(local, uri, sample_rate, max_duration, channel,
                                             torch.get_num_threads() if workers is None else workers)
@@ -153,16 +154,9 @@ def _resample_in_blocks(mono: np.ndarray, source_rate: int, channels: int, rate:
     return np.concatenate(pieces)
 
 
-def _local_path(path: str) -> str | None:
-    """The file-system path of a plain path or ``file://`` URL; None for other fsspec URLs."""
-    if "://" not in path or path.startswith("file://"):
-        return path.removeprefix("file://")
-    return None
-
-
 def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
     """Open a local path or fsspec URL for reading; missing, unreadable or empty inputs are typed errors."""
-    local = _local_path(path)
+    local = local_path(path)
     if local is not None:
         return _open_local(path, local)
     import fsspec
