@@ -69,7 +69,8 @@ def ranged_file(path: str, min_range_seconds: float = MIN_RANGE_SECONDS) -> Rang
         if os.path.getsize(path) < 2 * min_range_seconds * LOWEST_BYTE_RATE:
             return None
         with sf.SoundFile(path) as sound:
-            exact = sound.format in SEEKABLE_FORMATS and sound.subtype in STATELESS_SUBTYPES and sound.seekable()
+            exact = (sound.format in SEEKABLE_FORMATS and sound.subtype in STATELESS_SUBTYPES
+                     and sound.seekable())
             header = RangedFile(path, sound.frames, sound.samplerate, sound.channels)
     except _HEADER_ERRORS:
         return None

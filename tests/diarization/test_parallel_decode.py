@@ -25,7 +25,9 @@ def _ranges(path: Path, channel: int | None = None, workers: int = 3, max_second
             min_range_seconds: float = 1.0) -> tuple[np.ndarray, int, int] | None:
     """(16 kHz waveform, source rate, source channels) of the ranged decoder, or None where it declines."""
     audio = decode_in_ranges(str(path), 16000, channel, max_seconds, workers, min_range_seconds)
-    return None if audio is None else (audio.waveform[0].numpy(), audio.source_sample_rate, audio.source_channels)
+    if audio is None:
+        return None
+    return audio.waveform[0].numpy(), audio.source_sample_rate, audio.source_channels
 
 
 def test_plan_ranges_cover_the_file_in_long_enough_pieces() -> None:
@@ -146,5 +148,6 @@ def test_ranges_return_the_files_own_rate(tmp_path: Path, speech: np.ndarray) ->
     samples = decode_ranges(file, None, 3, min_range_seconds=1.0)
     assert samples is not None and samples.dtype == np.float32
     np.testing.assert_array_equal(samples, data.astype(np.float32).mean(axis=1, dtype=np.float32))
-    np.testing.assert_array_equal(decode_ranges(file, 1, 3, min_range_seconds=1.0), data[:, 1].astype(np.float32))
+    right = decode_ranges(file, 1, 3, min_range_seconds=1.0)
+    np.testing.assert_array_equal(right, data[:, 1].astype(np.float32))
     assert decode_ranges(file, 2, 3, min_range_seconds=1.0) is None  # no such channel
