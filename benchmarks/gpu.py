@@ -37,7 +37,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks.compare_inputs import RATE, write_tiled  # noqa: E402
 from diarization import Pipeline  # noqa: E402
-from diarization.output import Diarization  # noqa: E402
+from diarization.result import Diarization  # noqa: E402
 
 DEFAULT_DEV = REPO.parent / "shared" / "data" / "dev" / "libri_conversations"
 

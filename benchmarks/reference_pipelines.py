@@ -6,7 +6,7 @@ Imported only by interpreters that have pyannote.audio (the side venv of ``share
   the folder's ``config.yaml`` (segmentation, WeSpeaker ResNet34 in ``embedding/``, PLDA + VBx);
 * ``default_set_pipeline(folder)``: the same pipeline class on our default set, i.e. the checkpoints
   ``diarize file`` uses: segmentation-3.0 and the CAM++ network, pyannote's ``AgglomerativeClustering``
-  with our default-set hyper-parameters (``diarization.pipeline.DEFAULT_AGGLOMERATIVE``) and community-1's
+  with our default-set hyper-parameters (``diarization.config.DEFAULT_AGGLOMERATIVE``) and community-1's
   constrained assignment. pyannote.audio has no CAM++ class, so ``CAMPPlusAsPyannoteModel`` hands it our
   CAM++ module (fbank + network + masked statistics pooling, loaded from the published state dict) as a
   pyannote ``Model``: the reference then embeds every (chunk, speaker) pair with its own code, exactly as

@@ -57,10 +57,11 @@ def main() -> int:
     elapsed = time.perf_counter() - start
     print(f"segmentation + embeddings: {elapsed:.1f} s for {audio_seconds:.0f} s of audio "
           f"(RTF {elapsed / audio_seconds:.4f})")
-    base = pipeline.clustering
+    base = pipeline.finisher
     for size in [int(v) for v in args.min_cluster_sizes.split(",")]:
         for threshold in [float(v) for v in args.thresholds.split(",")]:
-            pipeline.clustering = dataclasses.replace(base, threshold=threshold, min_cluster_size=size)
+            clustering = dataclasses.replace(base.clustering, threshold=threshold, min_cluster_size=size)
+            pipeline.finisher = dataclasses.replace(base, clustering=clustering)
             metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
             groups = defaultdict(lambda: [0.0, 0.0])
             count_errors = 0
@@ -78,7 +79,7 @@ def main() -> int:
             per_group = "  ".join(f"{g[:6]} {100 * e / t:5.1f}" for g, (e, t) in sorted(groups.items()))
             print(f"threshold {threshold:.3f} min_size {size:3d}: DER {100 * abs(metric):6.2f}%  "
                   f"count errors {count_errors:2d}  | {per_group}", flush=True)
-    pipeline.clustering = base
+    pipeline.finisher = base
     return 0
 
 

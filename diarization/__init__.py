@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return Pipeline
     if name == "DiarizationResult":
-        from .output import DiarizationResult
+        from .result import DiarizationResult
 
         return DiarizationResult
     if name == "load_audio":

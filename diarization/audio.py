@@ -4,10 +4,10 @@ Decoding is libsndfile (WAV PCM/float/mu-law/A-law, FLAC, OGG Vorbis/Opus, MP3, 
 soundfile, block by block; channels are averaged and each block is resampled with a streaming soxr
 resampler, so peak memory is about the size of the 16 kHz output whatever the input's rate or channel
 count (blocks hold at most ``BLOCK_SAMPLES`` samples). Long local files at the models' rate or with
-several channels are decoded by several threads at once into the same waveform (``parallel_decode``).
-Every failure is a typed ``AudioError`` that names the source and the reason: an I/O error while reading
-(e.g. an object deleted after it was listed) is reported as such, not as a corrupt file; samples must be
-finite and below ``MAX_ABS_SAMPLE``.
+several channels are decoded by several threads at once (``parallel_decode``, at the file's own rate),
+then resampled here as the block decoder resamples. Every failure is a typed ``AudioError`` that names
+the source and the reason: an I/O error while reading (e.g. an object deleted after it was listed) is
+reported as such, not as a corrupt file; samples must pass ``samples.sample_problem``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -28,14 +27,15 @@ import torch
 
 from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, AudioReadError, AudioTooLongError,
                      InvalidAudioError)
-from .parallel_decode import decode_ranges
+from .locations import local_path
+from .parallel_decode import MIN_RANGE_SECONDS, decode_ranges, ranged_file
+from .samples import sample_problem
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
 MAX_SAMPLE_RATE = 768000
 BLOCK_SECONDS = 30.0
 BLOCK_SAMPLES = 2**21  # at most this many samples (frames x channels) per decoded block: 8 MB of float32
-MAX_ABS_SAMPLE = 1e12  # float files at integer scale (up to 2^31) pass; beyond ~1e19 the models overflow
 
 AudioInput = Union[str, os.PathLike, bytes, bytearray, IO[bytes], Mapping[str, Any], "Audio"]
 
@@ -113,25 +113,35 @@ def load_audio(
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         with _open(path, storage_options) as stream:
-            local = _local_path(path)
+            local = local_path(path)
             if local is not None:
-                decoded = _decode_in_ranges(local, uri, sample_rate, max_duration, channel,
-                                            torch.get_num_threads() if workers is None else workers)
+                decoded = decode_in_ranges(local, sample_rate, channel, max_duration,
+                                           torch.get_num_threads() if workers is None else workers)
                 if decoded is not None:
                     return decoded
             return _decode(stream, name, uri, sample_rate, max_duration, channel)
     return _decode(source, name, uri, sample_rate, max_duration, channel)
 
 
-def _decode_in_ranges(local: str, uri: str, rate: int, max_duration: float | None, channel: int | None,
-                      workers: int) -> Audio | None:
-    """A long local file decoded by ``workers`` threads, or None (see ``parallel_decode``)."""
-    resample = partial(_resample_in_blocks, rate=rate)
-    decoded = decode_ranges(local, rate, channel, workers, MAX_ABS_SAMPLE, resample, max_seconds=max_duration)
-    if decoded is None:
+def decode_in_ranges(path: str, rate: int, channel: int | None, max_duration: float | None, workers: int,
+                     min_range_seconds: float = MIN_RANGE_SECONDS) -> Audio | None:
+    """The local file ``path`` decoded by ``workers`` threads (``parallel_decode``) and resampled to
+    ``rate``: the block decoder's waveform, or None where the block decoder must do it. Files above
+    ``rate`` (a buffer larger than the output) and mono files below it (their time goes to the resampler,
+    which cannot be split exactly) are left to it, as are files longer than ``max_duration``."""
+    if workers < 2:
         return None
-    waveform, source_rate, channels = decoded
-    return Audio(torch.from_numpy(waveform)[None], rate, uri, source_rate, channels)
+    file = ranged_file(path, min_range_seconds)
+    if file is None or file.sample_rate > rate or (file.sample_rate < rate and file.channels == 1):
+        return None
+    if max_duration is not None and file.seconds > max_duration:
+        return None
+    samples = decode_ranges(file, channel, workers, min_range_seconds)
+    if samples is None:
+        return None
+    if file.sample_rate != rate:
+        samples = _resample_in_blocks(samples, file.sample_rate, file.channels, rate)
+    return Audio(torch.from_numpy(samples)[None], rate, uri_of(path), file.sample_rate, file.channels)
 
 
 def _block_frames(source_rate: int, channels: int) -> int:
@@ -153,16 +163,9 @@ def _resample_in_blocks(mono: np.ndarray, source_rate: int, channels: int, rate:
     return np.concatenate(pieces)
 
 
-def _local_path(path: str) -> str | None:
-    """The file-system path of a plain path or ``file://`` URL; None for other fsspec URLs."""
-    if "://" not in path or path.startswith("file://"):
-        return path.removeprefix("file://")
-    return None
-
-
 def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
     """Open a local path or fsspec URL for reading; missing, unreadable or empty inputs are typed errors."""
-    local = _local_path(path)
+    local = local_path(path)
     if local is not None:
         return _open_local(path, local)
     import fsspec
@@ -299,13 +302,9 @@ def _mono_block(block: np.ndarray, name: str, channel: int | None) -> np.ndarray
         if not 0 <= channel < block.shape[1]:
             raise InvalidAudioError(name, f"channel {channel} requested but the audio has {block.shape[1]}")
         block = block[:, channel:channel + 1]
-    if block.size:
-        peak = float(np.max(np.abs(block)))  # NaN propagates; Inf compares greater than the limit
-        if not np.isfinite(peak):
-            raise InvalidAudioError(name, "samples contain NaN or Inf")
-        if peak > MAX_ABS_SAMPLE:
-            raise InvalidAudioError(name, f"sample values reach {peak:.3g}, beyond the supported "
-                                          f"{MAX_ABS_SAMPLE:.0e} (float audio is expected within about [-1, 1])")
+    problem = sample_problem(block)
+    if problem is not None:
+        raise InvalidAudioError(name, problem)
     mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
     return mono.astype(np.float32, copy=False)
 

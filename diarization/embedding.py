@@ -11,20 +11,21 @@ zero padding, overlap exclusion with its minimum-length fallback) on top of it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
 from .checkpoint import load_checkpoint
 from .errors import ModelLoadError
-from .models.campplus import is_campplus_state_dict, load_campplus
-from .models.resnet import is_wespeaker_state_dict, load_wespeaker_resnet34
+from .features import CAMPPLUS_FBANK
+from .models.campplus import CAMPPlus, campplus_dimension, is_campplus_state_dict, load_campplus
+from .models.resnet import (WeSpeakerResNet34, is_wespeaker_state_dict, load_wespeaker_resnet34,
+                            wespeaker_fbank)
+from .progress import Hook
 from .windows import Windowed
-
-Hook = Callable[..., Any]  # hook(step, artifact, total=None, completed=None), as in diarization.progress
 
 
 @runtime_checkable
@@ -112,17 +113,6 @@ class SpeakerEmbedding:
                 if hook is not None:
                     hook("embeddings", output[index], total=total, completed=completed)
         return output
-
-    def chunk_embeddings(
-        self,
-        waveform: torch.Tensor,
-        binarized_segmentations: Windowed,
-        exclude_overlap: bool,
-        batch_size: int = 32,
-        hook: Hook | None = None,
-    ) -> np.ndarray:
-        """Embeddings of every (chunk, local speaker) pair: module-level ``chunk_embeddings``."""
-        return chunk_embeddings(self, waveform, binarized_segmentations, exclude_overlap, batch_size, hook)
 
 
 def speaker_masks(binarized: np.ndarray, exclude_overlap: bool, min_num_frames: int) -> np.ndarray:
@@ -217,22 +207,47 @@ def _checkpoint_file(path: Path) -> Path:
     raise ModelLoadError(f"{path}: no embedding checkpoint (pytorch_model.bin or a single .pt/.bin file)")
 
 
-def load_embedding_model(path_or_dir: str | Path, device: torch.device | str = "cpu") -> SpeakerEmbedding:
-    """Load a speaker-embedding model from a checkpoint file or folder.
+@dataclass(frozen=True)
+class EmbeddingFacts:
+    """What an embedding checkpoint declares, read without building its network."""
+
+    name: str  # "WeSpeakerResNet34" or "CAMPPlus"
+    sample_rate: int
+    dimension: int
+    trunk_hop: int  # samples between consecutive trunk frames
+
+
+def _read_checkpoint(path_or_dir: str | Path) -> tuple[Path, dict, type[torch.nn.Module]]:
+    """(checkpoint file, checkpoint, network class) of an embedding model file or folder."""
+    path = _checkpoint_file(Path(path_or_dir))
+    checkpoint = load_checkpoint(path)
+    state_dict = checkpoint["state_dict"]
+    if is_wespeaker_state_dict(state_dict):
+        return path, checkpoint, WeSpeakerResNet34
+    if is_campplus_state_dict(state_dict):
+        return path, checkpoint, CAMPPlus
+    raise ModelLoadError(f"{path}: unknown embedding model (neither WeSpeaker ResNet34 nor CAM++ weights)")
+
+
+def embedding_facts(path_or_dir: str | Path) -> EmbeddingFacts:
+    """The rate, size and trunk frame hop of the embedding model ``load_embedding_model`` would load."""
+    path, checkpoint, network = _read_checkpoint(path_or_dir)
+    if network is WeSpeakerResNet34:
+        fbank, dimension = wespeaker_fbank(checkpoint, path), WeSpeakerResNet34.dimension
+    else:
+        fbank, dimension = CAMPPLUS_FBANK, campplus_dimension(checkpoint["state_dict"])
+    hop = fbank.window_shift * network.TIME_STRIDE
+    return EmbeddingFacts(network.__name__, fbank.sample_rate, dimension, hop)
+
+
+def load_embedding_model(path_or_dir: str | Path) -> SpeakerEmbedding:
+    """Load a speaker-embedding model (on CPU) from a checkpoint file or folder.
 
     Recognises pyannote's WeSpeaker ResNet34 checkpoint (a file, a model folder with
     ``pytorch_model.bin``, or a community-1 folder with ``embedding/pytorch_model.bin``) and a 3D-Speaker
     CAM++ state dict (a file, or a folder holding exactly one weights file). Raises ``ModelLoadError``.
     """
-    path = _checkpoint_file(Path(path_or_dir))
-    checkpoint = load_checkpoint(path)
-    state_dict = checkpoint["state_dict"]
-    if is_wespeaker_state_dict(state_dict):
-        model = SpeakerEmbedding(load_wespeaker_resnet34(path, checkpoint), "WeSpeakerResNet34")
-    elif is_campplus_state_dict(state_dict):
-        model = SpeakerEmbedding(load_campplus(path, checkpoint), "CAMPPlus")
-    else:
-        raise ModelLoadError(
-            f"{path}: unknown embedding model (neither WeSpeaker ResNet34 nor CAM++ weights)"
-        )
-    return model.to(device)
+    path, checkpoint, network = _read_checkpoint(path_or_dir)
+    if network is WeSpeakerResNet34:
+        return SpeakerEmbedding(load_wespeaker_resnet34(path, checkpoint), network.__name__)
+    return SpeakerEmbedding(load_campplus(path, checkpoint), network.__name__)

@@ -2,27 +2,27 @@
 
 libsndfile releases the GIL while it decodes, so a format that seeks to an exact frame and states its
 length (PCM, float, mu-law and A-law samples in WAV and its variants, AIFF, AU, CAF; FLAC) can be cut into
-contiguous ranges that threads decode straight into one preallocated array. The array equals the one
-the block-by-block decoder of ``audio.py`` builds: channels are averaged (or one is picked) row by row,
-and a multi-channel file below the models' rate is decoded and mixed at its own rate, then resampled
-by the caller's ``resample`` (``audio.py``: the same streaming resampler, fed the same blocks). A mono
-file below the models' rate spends its time in that resampler, which cannot be split exactly, and a file
-above it would need a buffer larger than the output: both stay with the block decoder.
+contiguous ranges that threads decode straight into one preallocated array. The array holds the file's
+samples at its own rate, channels averaged (or one picked) row by row exactly as the block-by-block
+decoder of ``audio.py`` mixes them; resampling, and the choice of which files are worth decoding this
+way, are ``audio.py``'s.
 
-Anything out of the ordinary (a frame count the data does not fill, a value the checks refuse, a format
-without exact seeking) returns ``None``: the caller then decodes sequentially, which raises the
+Anything out of the ordinary (a frame count the data does not fill, a value the sample check refuses,
+a format without exact seeking) returns ``None``: the caller then decodes sequentially, which raises the
 canonical typed error or handles the oddity.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import soundfile as sf
+
+from .samples import sample_problem
 
 SEEKABLE_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
 # sample codecs without state between samples; ADPCM, GSM and the like carry decoder state across blocks,
@@ -32,6 +32,22 @@ STATELESS_SUBTYPES = frozenset(
 MIN_RANGE_SECONDS = 60.0  # shorter files are not worth a thread each (call-center files stay sequential)
 RANGE_BLOCK_SAMPLES = 2**20  # samples (frames x channels) read per call inside a range
 LOWEST_BYTE_RATE = 4000  # bytes per second of the leanest eligible file (8-bit or mu-law at 4 kHz)
+
+_HEADER_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError, OSError)
+
+
+@dataclass(frozen=True)
+class RangedFile:
+    """A local file whose frames can be decoded in exact ranges, as its header describes it."""
+
+    path: str
+    frames: int
+    sample_rate: int
+    channels: int
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
 
 
 class _Refused(Exception):
@@ -46,16 +62,24 @@ def plan_ranges(frames: int, rate: int, workers: int,
     return [frames * k // count for k in range(count + 1)]
 
 
-def _peak_ok(block: np.ndarray, limit: float) -> bool:
-    """Whether every value is finite and within ``limit`` in magnitude (NaN fails)."""
-    if not block.size:
-        return True
-    peak = np.maximum(block.max(), -block.min())
-    return bool(np.isfinite(peak) and peak <= limit)
+def ranged_file(path: str, min_range_seconds: float = MIN_RANGE_SECONDS) -> RangedFile | None:
+    """``path``'s header when its format seeks to exact frames without decoder state and it may be long
+    enough for two ranges; None otherwise (short files, most of an archive, skip the header read)."""
+    try:
+        if os.path.getsize(path) < 2 * min_range_seconds * LOWEST_BYTE_RATE:
+            return None
+        with sf.SoundFile(path) as sound:
+            exact = (sound.format in SEEKABLE_FORMATS and sound.subtype in STATELESS_SUBTYPES
+                     and sound.seekable())
+            header = RangedFile(path, sound.frames, sound.samplerate, sound.channels)
+    except _HEADER_ERRORS:
+        return None
+    if not exact or header.frames <= 0 or header.channels < 1:
+        return None
+    return header
 
 
-def _decode_range(path: str, first: int, last: int, out: np.ndarray, channel: int | None,
-                  limit: float) -> None:
+def _decode_range(path: str, first: int, last: int, out: np.ndarray, channel: int | None) -> None:
     """Decode frames ``[first, last)`` of ``path`` into ``out[first:last]`` (mono float32)."""
     with sf.SoundFile(path) as sound:
         channels = sound.channels
@@ -67,59 +91,33 @@ def _decode_range(path: str, first: int, last: int, out: np.ndarray, channel: in
             count = min(step, last - position)
             target = out[position:position + count]
             if channels == 1:
-                read = sound.read(count, dtype="float32", out=target)
-                block = target
+                read = used = sound.read(count, dtype="float32", out=target)
             else:
-                read = block = sound.read(count, dtype="float32", always_2d=True)
-            if len(read) != count or not _peak_ok(block, limit):
+                read = sound.read(count, dtype="float32", always_2d=True)
+                used = read if channel is None else read[:, channel:channel + 1]
+            if len(read) != count or sample_problem(used) is not None:
                 raise _Refused
             if channels > 1:
-                if channel is None:
-                    target[:] = block.mean(axis=1, dtype=np.float32)
-                else:
-                    target[:] = block[:, channel]
+                target[:] = read.mean(axis=1, dtype=np.float32) if channel is None else read[:, channel]
             position += count
 
 
-def decode_ranges(path: str, rate: int, channel: int | None, workers: int, limit: float,
-                  resample: Callable[[np.ndarray, int, int], np.ndarray],
-                  max_seconds: float | None = None, min_range_seconds: float = MIN_RANGE_SECONDS,
-                  ) -> tuple[np.ndarray, int, int] | None:
-    """(mono float32 waveform at ``rate``, source rate, source channels) of the local file ``path``,
-    decoded by up to ``workers`` threads; ``None`` where the sequential decoder must do it (too short,
-    not exactly seekable, above ``rate``, longer than ``max_seconds``, or anything refused).
-
-    ``resample(mono, source_rate, channels)`` brings a multi-channel file below ``rate`` to ``rate`` as
-    the sequential decoder would; ``limit`` is the largest sample magnitude accepted.
-    """
-    try:
-        if workers < 2 or os.path.getsize(path) < 2 * min_range_seconds * LOWEST_BYTE_RATE:
-            return None  # short files (most of an archive) skip the extra header read
-        with sf.SoundFile(path) as sound:
-            frames, source_rate, channels = sound.frames, sound.samplerate, sound.channels
-            exact = (sound.format in SEEKABLE_FORMATS and sound.subtype in STATELESS_SUBTYPES
-                     and sound.seekable())
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError, OSError):
+def decode_ranges(file: RangedFile, channel: int | None, workers: int,
+                  min_range_seconds: float = MIN_RANGE_SECONDS) -> np.ndarray | None:
+    """(frames,) mono float32 samples of ``file`` at its own rate, decoded by up to ``workers`` threads in
+    ranges of at least ``min_range_seconds``; None where the sequential decoder must do it (a single
+    range, no such ``channel``, or anything refused)."""
+    if channel is not None and not 0 <= channel < file.channels:
         return None
-    if not exact or frames <= 0 or source_rate > rate or channels < 1:
-        return None
-    if source_rate < rate and channels == 1:
-        return None  # its time goes to the (sequential) resampler: ranges would only add a buffer
-    if channel is not None and not 0 <= channel < channels:
-        return None
-    if max_seconds is not None and frames / source_rate > max_seconds:
-        return None
-    edges = plan_ranges(frames, source_rate, workers, min_range_seconds)
+    edges = plan_ranges(file.frames, file.sample_rate, workers, min_range_seconds)
     if len(edges) < 3:
         return None
-    native = np.empty(frames, dtype=np.float32)
+    samples = np.empty(file.frames, dtype=np.float32)
     try:
         with ThreadPoolExecutor(max_workers=len(edges) - 1) as pool:
-            jobs = [pool.submit(_decode_range, path, a, b, native, channel, limit)
-                    for a, b in pairwise(edges)]
+            jobs = [pool.submit(_decode_range, file.path, a, b, samples, channel) for a, b in pairwise(edges)]
             for job in jobs:
                 job.result()
     except (_Refused, sf.LibsndfileError, RuntimeError, ValueError, EOFError, OSError):
         return None
-    waveform = native if source_rate == rate else resample(native, source_rate, channels)
-    return waveform, source_rate, channels
+    return samples

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .output import Diarization
+from .result import Diarization
 
 
 def plot_timeline(diarization: Diarization, path: str | Path, duration: float | None = None,

@@ -49,15 +49,22 @@ SHA256 = {
 
 @dataclass(frozen=True)
 class ModelSet:
-    """Resolved model files and pipeline hyper-parameters."""
+    """Resolved model files, and the settings the folder declares, verbatim.
+
+    ``params`` and ``options`` are what the folder says (community-1's ``config.yaml``, or our default set's
+    declaration below); ``diarization.config`` is their one interpreter, and the fingerprint hashes them as
+    declared (``diarization.fingerprint``).
+    """
 
     name: str  # "community-1" or "default"
     root: Path
     segmentation: Path
     embedding: Path
     plda: Path | None  # folder with plda.npz and xvec_transform.npz, or None (PLDA-free clustering)
-    params: dict[str, Any] = field(default_factory=dict)  # e.g. {"clustering": {...}, "segmentation": {...}}
-    options: dict[str, Any] = field(default_factory=dict)  # e.g. embedding_exclude_overlap, batch sizes
+    # e.g. {"clustering": {...}, "segmentation": {...}}
+    params: dict[str, Any] = field(default_factory=dict, hash=False)
+    # e.g. embedding_exclude_overlap, batch sizes, the clustering's name, our set's mode
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 def user_cache_dir() -> Path:

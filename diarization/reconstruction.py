@@ -1,10 +1,12 @@
 """From clustered chunk segmentations to speaker turns (community-1's post-processing).
 
-1. ``reconstruct``: in every chunk, each cluster's activity is the max over the local speakers
-   assigned to it; these are summed over overlapping chunks (overlap-add, no averaging); then in
-   every frame the ``count[t]`` clusters with the highest sums are marked active.
+1. ``clustered_activations``: in every chunk, each cluster's activity is the max over the local
+   speakers assigned to it; these are summed over overlapping chunks (overlap-add, no averaging);
+   ``to_diarization``: in every frame the ``count[t]`` clusters with the highest sums are marked active.
 2. ``to_turns``: per cluster, frames -> time regions at frame middles (hysteresis at 0.5), optional
    filling of short gaps (``min_duration_off``) and removal of short turns (``min_duration_on``).
+
+``diarize_from_clusters`` runs both, for the regular and the exclusive diarization.
 
 The frame and time arithmetic follows pyannote.core so that turn boundaries match to the bit.
 """
@@ -12,41 +14,23 @@ The frame and time arithmetic follows pyannote.core so that turn boundaries matc
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from .windows import SlidingWindow, Windowed, num_aggregated_frames
 
-Turn = tuple[float, float, int]  # (start, end, cluster index)
+
+class ClusterTurn(NamedTuple):
+    """A turn of one cluster (a global speaker before it is named), in seconds."""
+
+    start: float
+    end: float
+    cluster: int
+
 
 SEGMENT_PRECISION = 1e-6  # a region not longer than this is empty (pyannote.core)
 ONSET = OFFSET = 0.5
-
-
-def cluster_segmentations(segmentations: np.ndarray, hard_clusters: np.ndarray) -> np.ndarray:
-    """(num_chunks, num_frames, K) float64: per chunk and cluster, the max over its local speakers.
-
-    NaN where no local speaker of the chunk is in the cluster; negative cluster indices (-2) are skipped.
-    """
-    num_chunks, num_frames, _ = segmentations.shape
-    num_clusters = max(int(np.max(hard_clusters, initial=-1)) + 1, 0)
-    out = np.full((num_chunks, num_frames, num_clusters), np.nan)
-    for c in range(num_chunks):
-        _fill_chunk(out[c], segmentations[c], hard_clusters[c])
-    return out
-
-
-def _fill_chunk(block: np.ndarray, segmentation: np.ndarray, clusters: np.ndarray) -> None:
-    seen: set[int] = set()
-    for s, k in enumerate(clusters):
-        k = int(k)
-        if k < 0:
-            continue
-        if k in seen:
-            block[:, k] = np.maximum(block[:, k], segmentation[:, s])
-        else:
-            block[:, k] = segmentation[:, s]
-            seen.add(k)
 
 
 def _merged_speakers(data: np.ndarray, hard_clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -68,9 +52,9 @@ def clustered_activations(
 ) -> Windowed:
     """Overlap-add of the clustered segmentations (sum, frames no chunk covers = 0).
 
-    Equal to ``aggregate(Windowed(cluster_segmentations(...)), frames, missing=0, skip_average=True)``
-    (same float32 accumulation, chunk by chunk) without holding the (chunks, frames, K) array: each
-    chunk adds only the columns of its own clusters (the others would add zeros).
+    Equal to ``aggregate`` (``missing=0, skip_average=True``) of the per-chunk, per-cluster max over local
+    speakers (same float32 accumulation, chunk by chunk) without holding that (chunks, frames, K) array:
+    each chunk adds only the columns of its own clusters (the others would add zeros).
     """
     data = np.asarray(segmentations.data)
     num_chunks, num_frames, _ = data.shape
@@ -170,16 +154,6 @@ def to_diarization(activations: Windowed, count: Windowed, ranking: np.ndarray |
     return Windowed(binary, window)
 
 
-def reconstruct(segmentations: Windowed, hard_clusters: np.ndarray, count: Windowed) -> Windowed:
-    """Discrete (0/1) diarization (num_frames, K) from chunk segmentations, their clusters and counts.
-
-    ``segmentations``: (num_chunks, num_frames, num_speakers) on the chunk window; ``hard_clusters``:
-    (num_chunks, num_speakers), -2 = ignored; ``count``: (num_frames_total, 1) on the frame window.
-    """
-    activations = clustered_activations(segmentations, np.asarray(hard_clusters), count.window)
-    return to_diarization(activations, count)
-
-
 def frame_middles(window: SlidingWindow, n: int) -> np.ndarray:
     """Middle times of the first ``n`` frames, computed as pyannote.core (0.5 * (start + end))."""
     starts = window.start + np.arange(n) * window.step
@@ -250,7 +224,8 @@ def _support(regions: list[tuple[float, float]], collar: float) -> list[tuple[fl
     return merged
 
 
-def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off: float = 0.0) -> list[Turn]:
+def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off: float = 0.0
+             ) -> list[ClusterTurn]:
     """(start, end, cluster) turns of a (num_frames, K) 0/1 diarization, sorted by (start, end, cluster).
 
     Turns start and end at frame middles; same-cluster gaps shorter than ``min_duration_off`` are
@@ -265,7 +240,7 @@ def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off:
         per_cluster = _binary_regions(data > ONSET, middles)
     else:
         per_cluster = [_regions(_active_states(row), middles) for row in np.ascontiguousarray(data.T)]
-    turns: list[Turn] = []
+    turns: list[ClusterTurn] = []
     for k, regions in enumerate(per_cluster):
         if min_duration_off > 0.0:
             regions = _support(_support(sorted(regions), min_duration_off), 0.0)
@@ -273,14 +248,8 @@ def to_turns(discrete: Windowed, min_duration_on: float = 0.0, min_duration_off:
             regions = [
                 (a, b) for a, b in regions if (b - a if b - a > SEGMENT_PRECISION else 0.0) >= min_duration_on
             ]
-        turns.extend((a, b, k) for a, b in regions)
+        turns.extend(ClusterTurn(a, b, k) for a, b in regions)
     return sorted(turns)
-
-
-def speaker_labels(turns: list[Turn]) -> dict[int, str]:
-    """pyannote's renaming: clusters present, sorted as strings ("0" < "10" < "2"), -> SPEAKER_00, ..."""
-    present = sorted({k for _, _, k in turns}, key=str)
-    return {k: f"SPEAKER_{i:02d}" for i, k in enumerate(present)}
 
 
 def diarize_from_clusters(
@@ -289,7 +258,7 @@ def diarize_from_clusters(
     count: Windowed,
     max_speakers: float = math.inf,
     min_duration_off: float = 0.0,
-) -> tuple[list[Turn], list[Turn]]:
+) -> tuple[list[ClusterTurn], list[ClusterTurn]]:
     """community-1's last steps: (turns, exclusive turns) from binarized segmentations and clusters.
 
     Local speakers silent in their chunk are ignored (-2), the count is capped at ``max_speakers``

@@ -4,9 +4,9 @@ A file is cut into ``chunk_duration`` windows every ``step`` seconds (10 s every
 the last, incomplete window is zero-padded, and a file shorter than one window gives one padded chunk.
 Each chunk goes through the powerset model and comes out as hard 0/1 activities of its local speakers.
 
-Two levels: ``Segmenter(waveform)`` does one file; the job layer can instead cut many files with
-``Segmenter.chunk``/``chunk_waveform``, run ``Segmenter.infer`` on batches mixing files, and wrap each
-file's rows with ``Segmenter.chunks_window``.
+``Segmenter(waveform)`` does one file, ``Segmenter.segment_many`` several at once (their chunks share
+model batches), ``Segmenter.infer_range`` a few consecutive chunks of one file (for callers that schedule
+the work themselves, ``diarization.side_by_side``).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ def num_chunks(num_samples: int, window_samples: int, step_samples: int) -> int:
 
 
 def chunk_parts(waveform: torch.Tensor, window_samples: int, step_samples: int) -> list[torch.Tensor]:
-    """The chunks of ``chunk_waveform`` as at most two tensors, without copying the waveform:
-    a (n, 1, window_samples) view of the complete windows, then the zero-padded remainder (1, 1, window)."""
+    """(1, num_samples) or (num_samples,) waveform -> its chunks as at most two tensors, without copying
+    the waveform: a (n, 1, window_samples) view of the complete windows (one every ``step_samples``), then
+    what remains after the last one (or the whole file, when shorter than a window) zero-padded on the
+    right to one more (1, 1, window_samples) chunk."""
     if waveform.ndim == 1:
         waveform = waveform[None]
     if waveform.ndim != 2 or waveform.shape[0] != 1:
@@ -49,17 +51,6 @@ def chunk_parts(waveform: torch.Tensor, window_samples: int, step_samples: int) 
         rest = waveform[:, complete * step_samples :]
         parts.append(F.pad(rest, (0, window_samples - rest.shape[1]))[None])
     return parts
-
-
-def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: int) -> torch.Tensor:
-    """(1, num_samples) or (num_samples,) waveform -> (num_chunks, 1, window_samples) chunks.
-
-    Complete windows start every ``step_samples``; what remains after the last one (or the whole file,
-    when shorter than a window) becomes one more chunk, zero-padded on the right. A view into the
-    waveform when there is no remainder, else a copy (use ``chunk_parts`` to avoid it on long files).
-    """
-    parts = chunk_parts(waveform, window_samples, step_samples)
-    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=0)
 
 
 def _batches(parts: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
@@ -86,7 +77,6 @@ class Segmenter:
     def __init__(
         self,
         model: PyanNet,
-        device: str | torch.device | None = None,
         batch_size: int = 32,
         step: float | None = None,
         share_sinc: bool = False,
@@ -96,8 +86,8 @@ class Segmenter:
         up to float rounding; ``PyanNet.forward_windows``)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.device = torch.device(device) if device is not None else model.device
-        self.model = model.eval().to(self.device)
+        self.device = model.device
+        self.model = model.eval()
         self.batch_size = int(batch_size)
         self.duration = model.chunk_duration
         self.step = STEP_RATIO * self.duration if step is None else float(step)
@@ -132,15 +122,14 @@ class Segmenter:
         """Frames per chunk (589 for segmentation-3.0)."""
         return self.model.num_frames(self.window_samples)
 
+    @property
+    def num_speakers(self) -> int:
+        """Local speakers per chunk (3 for segmentation-3.0)."""
+        return self.model.num_speakers
+
     def num_chunks(self, num_samples: int) -> int:
         """Number of chunks a ``num_samples`` waveform is cut into."""
         return num_chunks(num_samples, self.window_samples, self.step_samples)
-
-    def chunk(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(1, num_samples) float32 waveform at the model's rate -> (num_chunks, 1, window_samples)."""
-        return chunk_waveform(
-            torch.as_tensor(waveform, dtype=torch.float32), self.window_samples, self.step_samples
-        )
 
     def infer(self, chunks: torch.Tensor | Sequence[torch.Tensor], hook: Hook | None = None) -> np.ndarray:
         """(B, 1, window_samples) chunks, from any files -> (B, num_frames, num_speakers) float32 0/1.
@@ -169,10 +158,16 @@ class Segmenter:
         return np.concatenate(outputs, axis=0)
 
     def infer_range(self, waveform: torch.Tensor, first: int, last: int) -> np.ndarray:
-        """Hard scores of chunks ``first`` .. ``last - 1`` of one (1, num_samples) waveform, as ``infer`` on
-        those chunks, with the sinc convolution shared by the chunks (one model call: keep ranges small)."""
+        """(last - first, num_frames, num_speakers) hard scores of chunks ``first`` .. ``last - 1`` of one
+        (1, num_samples) waveform, as ``segment_many`` gives them (the sinc convolution shared by the chunks
+        when ``share_sinc``; one model call: keep ranges small)."""
+        waveform = torch.as_tensor(waveform, dtype=torch.float32)
+        if not self.share_sinc:
+            stop = (last - 1) * self.step_samples + self.window_samples
+            span = waveform.reshape(-1)[first * self.step_samples:stop]
+            return self.infer(chunk_parts(span, self.window_samples, self.step_samples))
         with torch.inference_mode():
-            features = self._sinc_features(torch.as_tensor(waveform, dtype=torch.float32), first, last)
+            features = self._sinc_features(waveform, first, last)
             model = self.model
             hard = to_multilabel(model.classify(features), model.num_speakers, model.max_speakers_per_frame)
         return hard.cpu().numpy()

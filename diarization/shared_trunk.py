@@ -21,7 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .embedding import Hook, SpeakerEmbedding, speaker_masks
+from .embedding import SpeakerEmbedding, speaker_masks
+from .progress import Hook
 from .windows import SlidingWindow, Windowed
 
 DEFAULT_TILE_SECONDS = 60.0
@@ -54,9 +55,24 @@ class TrunkGrid:
     def num_tiles(self) -> int:
         return math.ceil(self.num_frames / self.tile)
 
+    def tile_bounds(self, index: int) -> tuple[int, int]:
+        """[first, last) frames of tile ``index`` (the last tile stops at the last chunk's end)."""
+        return index * self.tile, min((index + 1) * self.tile, self.num_frames)
+
     def tiles_of(self, start: int, end: int) -> range:
         """Tiles holding frames ``start`` .. ``end - 1``."""
         return range(start // self.tile, math.ceil(end / self.tile))
+
+    def tile_of_chunk(self, chunk: int) -> int:
+        """The tile holding chunk ``chunk``'s first frame."""
+        return self.chunk_frames(chunk, chunk + 1)[0] // self.tile
+
+    def chunks_starting_in(self, tiles: range) -> range:
+        """The chunks whose first frame lies in ``tiles`` (consecutive tiles; the last one takes the rest)."""
+        first = -(-tiles[0] * self.tile // self.chunk_step)  # ceiling division, in integers
+        if tiles[-1] == self.num_tiles - 1:
+            return range(first, self.num_chunks)
+        return range(first, min(-(-(tiles[-1] + 1) * self.tile // self.chunk_step), self.num_chunks))
 
     def chunks_ending_by(self, frame: int) -> int:
         """How many leading chunks end at or before ``frame``."""
@@ -110,7 +126,7 @@ def _tile_span(grid: TrunkGrid, index: int) -> tuple[int, int, int, int]:
     """(first, last) frames of tile ``index`` and the [start, stop) samples its trunk pass reads: ``grid.margin``
     frames of context on each side inside the chunks' span (none past the last chunk: zeros there would
     shift the per-input feature normalisation)."""
-    first, last = index * grid.tile, min((index + 1) * grid.tile, grid.num_frames)
+    first, last = grid.tile_bounds(index)
     start = max(0, first - grid.margin) * grid.hop
     stop = (last + (grid.margin if last < grid.num_frames else 1)) * grid.hop
     return first, last, start, stop

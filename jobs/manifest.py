@@ -35,6 +35,8 @@ from typing import Any
 
 import fsspec
 
+from diarization.locations import local_path
+
 from .keys import HashSet64, id_hashes
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".oga", ".au", ".aiff", ".aif", ".sph", ".caf")
@@ -205,7 +207,7 @@ class Manifest:
             found = fs.glob(path)
         else:
             found = [p for p in fs.find(path) if p.lower().endswith(AUDIO_EXTENSIONS)]
-        remote = "://" in self.source and not self.source.startswith("file://")
+        remote = local_path(self.source) is None
         paths = sorted(fs.unstrip_protocol(p) if remote else p for p in found)
         for start in range(0, len(paths), self.batch_rows):
             yield [{"path": p} for p in paths[start:start + self.batch_rows]]
@@ -286,13 +288,13 @@ class InputRoot:
 
 
 def _is_remote(path: str) -> bool:
-    return "://" in path and not path.startswith("file://")
+    return local_path(path) is None
 
 
 def _base_of(source: str) -> str:
-    if "://" in source and not source.startswith("file://"):
+    local = local_path(source)
+    if local is None:
         return source.rsplit("/", 1)[0]
-    local = source.removeprefix("file://")
     return os.path.dirname(os.path.abspath(local))
 
 

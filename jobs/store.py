@@ -30,6 +30,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from diarization.locations import local_path
+
 from .keys import HashSet64, id_hash, id_hashes
 from .schema import PARTITION, SCHEMAS, TABLES
 
@@ -52,7 +54,8 @@ class Store:
 
     def __init__(self, url: str, run_date: str, storage_options: Mapping[str, Any] | None = None) -> None:
         # a local path is made absolute here, in the driver: tasks may run in another working directory
-        self.url = url.rstrip("/") if "://" in url else os.path.abspath(url)
+        local = local_path(url)
+        self.url = url.rstrip("/") if local is None else os.path.abspath(local)
         self.run_date = run_date
         self.storage_options = dict(storage_options or {})
         self._fs: fsspec.AbstractFileSystem | None = None

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ModelLoadError
 from ..windows import Windowed
 from .agglomerative import AgglomerativeClustering
 from .assignment import resolve_num_clusters, resolve_num_speakers, select_training
@@ -25,7 +23,6 @@ __all__ = [
     "Clustering",
     "PLDAModel",
     "VBxClustering",
-    "clustering_from_config",
     "load_plda",
     "make_clustering",
     "resolve_num_clusters",
@@ -72,24 +69,3 @@ def make_clustering(
             raise ValueError(f"unknown AgglomerativeClustering parameter(s): {', '.join(sorted(unknown))}")
         return AgglomerativeClustering(**params)
     raise ValueError(f"unknown clustering {name!r} (VBxClustering or AgglomerativeClustering)")
-
-
-def clustering_from_config(config: Mapping[str, Any], model_dir: str | Path | None = None) -> Clustering:
-    """Clustering of a parsed community-1 style ``config.yaml``.
-
-    Reads ``pipeline.params.clustering`` (the class name) and ``params.clustering`` (its
-    hyper-parameters); for VBx the PLDA comes from ``pipeline.params.plda`` (``$model/plda`` by
-    default, ``$model`` = ``model_dir``).
-    """
-    pipeline = (config.get("pipeline") or {}).get("params") or {}
-    name = pipeline.get("clustering", "VBxClustering")
-    params = (config.get("params") or {}).get("clustering") or {}
-    plda = None
-    if name == "VBxClustering":
-        where = str(pipeline.get("plda", "$model/plda"))
-        if "$model" in where:
-            if model_dir is None:
-                raise ModelLoadError(f"config: PLDA location {where!r} needs the model folder")
-            where = where.replace("$model", str(model_dir))
-        plda = load_plda(where)
-    return make_clustering(name, params, plda)

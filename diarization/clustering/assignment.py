@@ -91,14 +91,19 @@ def resolve_num_speakers(
     min_speakers: int | None = None,
     max_speakers: int | None = None,
 ) -> tuple[int | None, int, float]:
-    """Pipeline-level speaker bounds: (num_speakers, min_speakers, max_speakers or inf)."""
-    low = num_speakers or min_speakers or 1
-    high = num_speakers or max_speakers or math.inf
+    """Pipeline-level speaker bounds, validated as pyannote's ``set_num_speakers``: (num_speakers,
+    min_speakers, max_speakers or inf); equal bounds fix ``num_speakers``."""
+    for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
+                        ("max_speakers", max_speakers)):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if num_speakers is not None:
+        return int(num_speakers), int(num_speakers), int(num_speakers)
+    low = int(min_speakers or 1)
+    high: float = int(max_speakers) if max_speakers is not None else math.inf
     if low > high:
-        raise ValueError(f"min_speakers ({low:g}) must not exceed max_speakers ({high:g})")
-    if low == high:
-        num_speakers = low
-    return num_speakers, low, high
+        raise ValueError(f"min_speakers ({low}) is larger than max_speakers ({max_speakers})")
+    return (low if low == high else None), low, high
 
 
 def similarity(embeddings: np.ndarray, centroids: np.ndarray) -> np.ndarray:

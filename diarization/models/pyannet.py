@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ SINC_KERNEL = 251
 POOL = 3
 CONV_KERNEL = 5
 CONV_CHANNELS = 60
+DEFAULT_SINC_STRIDE = 10
 
 
 # ---------------------------------------------------------------- convolution arithmetic (pure)
@@ -62,6 +64,16 @@ def receptive_field(kernels: Sequence[int], strides: Sequence[int], sample_rate:
     step = conv_receptive_field_size(2, kernels, strides) - size
     start = conv_receptive_field_center(0, kernels, strides) - (size - 1) / 2
     return SlidingWindow(start=start / sample_rate, duration=size / sample_rate, step=step / sample_rate)
+
+
+def sincnet_kernels() -> list[int]:
+    """Kernel sizes of SincNet's layers (sinc convolution, then pooling and convolutions)."""
+    return [SINC_KERNEL, POOL, CONV_KERNEL, POOL, CONV_KERNEL, POOL]
+
+
+def sincnet_strides(stride: int) -> list[int]:
+    """Strides of SincNet's layers for a sinc convolution of stride ``stride``."""
+    return [stride, POOL, 1, POOL, 1, POOL]
 
 
 # ---------------------------------------------------------------- SincNet
@@ -132,7 +144,7 @@ class SincConv(nn.Module):
 class SincNet(nn.Module):
     """Instance-normalised waveform > 3 x (conv > max-pool > instance norm > leaky ReLU); |.| after sinc."""
 
-    def __init__(self, stride: int = 10, sample_rate: int = 16000) -> None:
+    def __init__(self, stride: int = DEFAULT_SINC_STRIDE, sample_rate: int = 16000) -> None:
         super().__init__()
         if sample_rate != 16000:
             raise ModelLoadError(f"SincNet supports 16 kHz audio only, the checkpoint says {sample_rate} Hz")
@@ -152,11 +164,11 @@ class SincNet(nn.Module):
 
     @property
     def kernels(self) -> list[int]:
-        return [SINC_KERNEL, POOL, CONV_KERNEL, POOL, CONV_KERNEL, POOL]
+        return sincnet_kernels()
 
     @property
     def strides(self) -> list[int]:
-        return [self.stride, POOL, 1, POOL, 1, POOL]
+        return sincnet_strides(self.stride)
 
     def forward(self, waveforms: torch.Tensor) -> torch.Tensor:
         """(batch, 1, samples) -> (batch, 60, frames)."""
@@ -209,7 +221,7 @@ class PyanNet(nn.Module):
         chunk_duration: float = 10.0,
     ) -> None:
         super().__init__()
-        sincnet = {"stride": 10, **(sincnet or {})}
+        sincnet = {"stride": DEFAULT_SINC_STRIDE, **(sincnet or {})}
         lstm = {
             "hidden_size": 128,
             "num_layers": 2,
@@ -299,16 +311,35 @@ def _specifications(checkpoint: dict[str, Any], path: Path) -> dict[str, Any]:
     return specs
 
 
-def load_segmentation_model(path: str | Path, device: str | torch.device = "cpu") -> PyanNet:
-    """Load a segmentation-3.0 style PyanNet from its ``pytorch_model.bin`` or the folder holding it.
+@dataclass(frozen=True)
+class PyanNetSettings:
+    """The architecture a segmentation checkpoint declares: ``PyanNet``'s constructor arguments."""
 
-    Hyper-parameters and specifications come from the checkpoint; the state dict loads strictly.
-    Raises ``ModelLoadError`` naming the file when anything is missing or does not fit.
-    """
+    sincnet: dict[str, Any] | None
+    lstm: dict[str, Any] | None
+    linear: dict[str, Any] | None
+    sample_rate: int
+    num_speakers: int
+    max_speakers_per_frame: int
+    chunk_duration: float
+
+    @property
+    def sinc_stride(self) -> int:
+        """Samples between the sinc convolution's output frames."""
+        return int((self.sincnet or {}).get("stride", DEFAULT_SINC_STRIDE))
+
+    @property
+    def frames(self) -> SlidingWindow:
+        """Sliding window of the output frames (``PyanNet.receptive_field``), without building the network."""
+        return receptive_field(sincnet_kernels(), sincnet_strides(self.sinc_stride), self.sample_rate)
+
+
+def _checkpoint_file(path: str | Path) -> Path:
     path = Path(path)
-    if path.is_dir():
-        path = path / "pytorch_model.bin"
-    checkpoint = load_checkpoint(path)
+    return path / "pytorch_model.bin" if path.is_dir() else path
+
+
+def _settings(checkpoint: dict[str, Any], path: Path) -> PyanNetSettings:
     meta = checkpoint.get("pyannote.audio")
     architecture = meta.get("architecture", {}) if isinstance(meta, dict) else {}
     if architecture.get("class", "PyanNet") != "PyanNet":
@@ -320,15 +351,37 @@ def load_segmentation_model(path: str | Path, device: str | torch.device = "cpu"
     if not specs.get("powerset"):
         raise ModelLoadError(f"{path}: only powerset segmentation models are supported")
     try:
-        model = PyanNet(
+        return PyanNetSettings(
             sincnet=hparams.get("sincnet"),
             lstm=hparams.get("lstm"),
             linear=hparams.get("linear"),
-            sample_rate=hparams.get("sample_rate", 16000),
+            sample_rate=int(hparams.get("sample_rate", 16000)),
             num_speakers=len(specs["classes"]),
             max_speakers_per_frame=specs["powerset_max_classes"],
             chunk_duration=specs["duration"],
         )
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelLoadError(f"{path}: checkpoint does not fit PyanNet ({error})") from error
+
+
+def segmentation_settings(path: str | Path) -> PyanNetSettings:
+    """What the segmentation checkpoint at ``path`` (file, or folder holding ``pytorch_model.bin``)
+    declares, read without building the network. Raises ``ModelLoadError``."""
+    path = _checkpoint_file(path)
+    return _settings(load_checkpoint(path), path)
+
+
+def load_segmentation_model(path: str | Path, device: str | torch.device = "cpu") -> PyanNet:
+    """Load a segmentation-3.0 style PyanNet from its ``pytorch_model.bin`` or the folder holding it.
+
+    Hyper-parameters and specifications come from the checkpoint; the state dict loads strictly.
+    Raises ``ModelLoadError`` naming the file when anything is missing or does not fit.
+    """
+    path = _checkpoint_file(path)
+    checkpoint = load_checkpoint(path)
+    settings = _settings(checkpoint, path)
+    try:
+        model = PyanNet(**asdict(settings))
         model.load_state_dict(checkpoint["state_dict"], strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ModelLoadError(f"{path}: checkpoint does not fit PyanNet ({error})") from error

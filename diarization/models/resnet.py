@@ -108,6 +108,7 @@ class WeSpeakerResNet34(nn.Module):
 
     sample_rate = 16000
     dimension = 256
+    TIME_STRIDE = 8  # fbank frames per trunk frame (the ResNet's time strides)
 
     def __init__(self, fbank: FbankOptions = WESPEAKER_FBANK) -> None:
         super().__init__()
@@ -122,8 +123,8 @@ class WeSpeakerResNet34(nn.Module):
 
     @property
     def trunk_hop(self) -> int:
-        """Samples between consecutive trunk frames (fbank shift x the ResNet's time stride of 8)."""
-        return self.fbank.options.window_shift * 8
+        """Samples between consecutive trunk frames (fbank shift x the ResNet's time stride)."""
+        return self.fbank.options.window_shift * self.TIME_STRIDE
 
     def fuse_batchnorm(self) -> "WeSpeakerResNet34":
         """Fold every batch norm into the convolution before it (inference only, in place): the same
@@ -153,7 +154,9 @@ class WeSpeakerResNet34(nn.Module):
         return self.pool(self.trunk(waveforms), weights)
 
 
-def _fbank_options(hparams: dict[str, Any], path: Path) -> FbankOptions:
+def wespeaker_fbank(checkpoint: dict[str, Any], path: Path) -> FbankOptions:
+    """The fbank settings a pyannote WeSpeaker checkpoint declares (its hyper-parameters, with defaults)."""
+    hparams = dict(checkpoint.get("hyper_parameters") or {})
     settings = {**_HPARAM_DEFAULTS, **{k: v for k, v in hparams.items() if k in _HPARAM_DEFAULTS}}
     unsupported = {
         "num_channels": 1,
@@ -190,8 +193,7 @@ def load_wespeaker_resnet34(path: str | Path, checkpoint: dict[str, Any] | None 
     name = architecture.get("class", "WeSpeakerResNet34")
     if name != "WeSpeakerResNet34":
         raise ModelLoadError(f"{path}: unsupported embedding architecture {name}")
-    hparams = checkpoint.get("hyper_parameters") or {}
-    model = WeSpeakerResNet34(_fbank_options(dict(hparams), path))
+    model = WeSpeakerResNet34(wespeaker_fbank(checkpoint, path))
     try:
         model.load_state_dict(checkpoint["state_dict"], strict=True)
     except RuntimeError as error:

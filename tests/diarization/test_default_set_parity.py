@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from diarization.pipeline import DEFAULT_AGGLOMERATIVE, Pipeline
+from diarization.config import DEFAULT_AGGLOMERATIVE
+from diarization.pipeline import Pipeline
 
 from .test_pipeline import check_result_invariants, diarize_like_golden
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,11 +9,9 @@ import pytest
 import soundfile as sf
 import soxr
 
-from diarization.audio import MAX_ABS_SAMPLE, _resample_in_blocks, load_audio
+from diarization.audio import decode_in_ranges, load_audio
 from diarization.errors import InvalidAudioError
-from diarization.parallel_decode import decode_ranges, plan_ranges
-
-_to_16k = partial(_resample_in_blocks, rate=16000)
+from diarization.parallel_decode import MIN_RANGE_SECONDS, decode_ranges, plan_ranges, ranged_file
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +21,13 @@ def speech(artifacts_dir: Path) -> np.ndarray:
     return np.tile(x, int(np.ceil(12 * 16000 / len(x))))[:12 * 16000 + 123]  # 12 s and an odd remainder
 
 
-def _ranges(path: Path, channel: int | None = None, workers: int = 3, **kwargs):
-    return decode_ranges(str(path), 16000, channel, workers, MAX_ABS_SAMPLE, _to_16k,
-                         min_range_seconds=1.0, **kwargs)
+def _ranges(path: Path, channel: int | None = None, workers: int = 3, max_seconds: float | None = None,
+            min_range_seconds: float = 1.0) -> tuple[np.ndarray, int, int] | None:
+    """(16 kHz waveform, source rate, source channels) of the ranged decoder, or None where it declines."""
+    audio = decode_in_ranges(str(path), 16000, channel, max_seconds, workers, min_range_seconds)
+    if audio is None:
+        return None
+    return audio.waveform[0].numpy(), audio.source_sample_rate, audio.source_channels
 
 
 def test_plan_ranges_cover_the_file_in_long_enough_pieces() -> None:
@@ -76,7 +77,7 @@ def test_files_the_ranges_leave_to_the_block_decoder(tmp_path: Path, speech: np.
     assert _ranges(plain, channel=1) is None  # no such channel: the block decoder names the error
     assert _ranges(plain, max_seconds=5.0) is None  # too long: likewise
     assert _ranges(plain, workers=1) is None
-    assert decode_ranges(str(plain), 16000, None, 4, MAX_ABS_SAMPLE, _to_16k) is None  # 12 s < 2 x 60 s
+    assert _ranges(plain, workers=4, min_range_seconds=MIN_RANGE_SECONDS) is None  # 12 s < 2 x 60 s
     assert _ranges(plain) is not None
 
 
@@ -105,7 +106,7 @@ def test_load_audio_uses_ranges_on_long_local_files(tmp_path: Path, speech: np.n
     long = np.tile(speech, 11)  # 132 s: two ranges of at least 60 s
     path = tmp_path / "long.wav"
     sf.write(path, np.stack([long, -long], axis=1), 16000, subtype="PCM_16")
-    assert decode_ranges(str(path), 16000, 0, 2, MAX_ABS_SAMPLE, _to_16k) is not None
+    assert _ranges(path, 0, workers=2, min_range_seconds=MIN_RANGE_SECONDS) is not None
     together = load_audio(path, channel=0, workers=2)
     alone = load_audio(path, channel=0, workers=1)
     assert together.source_channels == 2 and together.duration == alone.duration
@@ -134,3 +135,19 @@ def test_corrupted_bytes_give_the_block_decoders_waveform_or_none(tmp_path: Path
             continue  # the block decoder decides, and names the error if any
         sequential = load_audio(path, workers=1)  # a ranged decode implies the block decoder succeeds
         np.testing.assert_array_equal(parallel[0], sequential.waveform[0].numpy())
+
+
+def test_ranges_return_the_files_own_rate(tmp_path: Path, speech: np.ndarray) -> None:
+    """The ranged decoder leaves resampling to audio.py: 8 kHz stereo comes back as 8 kHz mono."""
+    data = soxr.resample(speech, 16000, 8000)
+    data = np.stack([data, 0.5 * data], axis=1)
+    path = tmp_path / "stereo8k.wav"
+    sf.write(path, data, 8000, subtype="FLOAT")
+    file = ranged_file(str(path), min_range_seconds=1.0)
+    assert file is not None and (file.sample_rate, file.channels, file.frames) == (8000, 2, len(data))
+    samples = decode_ranges(file, None, 3, min_range_seconds=1.0)
+    assert samples is not None and samples.dtype == np.float32
+    np.testing.assert_array_equal(samples, data.astype(np.float32).mean(axis=1, dtype=np.float32))
+    right = decode_ranges(file, 1, 3, min_range_seconds=1.0)
+    np.testing.assert_array_equal(right, data[:, 1].astype(np.float32))
+    assert decode_ranges(file, 2, 3, min_range_seconds=1.0) is None  # no such channel

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diarization.output import Diarization, DiarizationResult
+from diarization.result import Diarization, DiarizationResult
+from diarization.config import engine_config
 from diarization.pipeline import Pipeline
 
 from .wespeaker_fixture import build_checkpoint
@@ -45,7 +46,7 @@ def make_community1(root: Path, models_dir: Path) -> Path:
 def exact_pipeline(root: Path) -> Pipeline:
     """The community-1 folder's pipeline in community-1's own algorithm (``mode="exact"`` where the
     engine has modes: the fast mode trades exactness for speed and is not what parity is about)."""
-    kwargs = {"mode": "exact"} if "mode" in inspect.signature(Pipeline.__init__).parameters else {}
+    kwargs = {"mode": "exact"} if "mode" in inspect.signature(Pipeline.from_pretrained).parameters else {}
     return Pipeline.from_pretrained(root, device="cpu", **kwargs)
 
 
@@ -133,7 +134,7 @@ def recorded_results(community1, artifacts_dir) -> dict[str, DiarizationResult]:
 
 def test_fast_mode_on_a_community1_folder(community1, artifacts_dir) -> None:
     """The fast mode works with the WeSpeaker ResNet34 too: chunk step on its trunk's 80 ms frame grid."""
-    fast = Pipeline(community1.models, device="cpu", mode="fast")
+    fast = Pipeline(engine_config(community1.models, device="cpu", mode="fast"))
     assert fast.segmenter.step == pytest.approx(2.48) and fast.segmenter.share_sinc
     assert fast.versions["mode"] == "fast" and fast.fingerprint != community1.fingerprint
     result = fast(artifacts_dir / "test.wav")

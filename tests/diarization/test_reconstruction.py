@@ -12,19 +12,39 @@ import pytest
 
 from diarization.clustering import VBxClustering, load_plda
 from diarization.reconstruction import (
-    cluster_segmentations,
     clustered_activations,
     diarize_from_clusters,
     frame_middles,
     leading_clusters,
-    reconstruct,
-    speaker_labels,
     to_diarization,
     to_turns,
 )
+from diarization.result_builder import speaker_labels
 from diarization.windows import SlidingWindow, Windowed, aggregate
 
 PREFIXES = ("pipeline", "3speakers", "single_speaker", "short")
+
+
+def cluster_segmentations(segmentations: np.ndarray, hard_clusters: np.ndarray) -> np.ndarray:
+    """The reference's (num_chunks, num_frames, K) float64 array: per chunk and cluster, the max over its
+    local speakers; NaN where no local speaker of the chunk is in the cluster; clusters < 0 skipped."""
+    num_chunks, num_frames, _ = segmentations.shape
+    out = np.full((num_chunks, num_frames, max(int(np.max(hard_clusters, initial=-1)) + 1, 0)), np.nan)
+    for c in range(num_chunks):
+        seen: set[int] = set()
+        for s, k in enumerate(int(k) for k in hard_clusters[c]):
+            if k >= 0:
+                column = segmentations[c, :, s]
+                out[c, :, k] = np.maximum(out[c, :, k], column) if k in seen else column
+                seen.add(k)
+    return out
+
+
+def reconstruct(segmentations: Windowed, hard_clusters: np.ndarray, count: Windowed) -> Windowed:
+    """Discrete (0/1) diarization (num_frames, K) from chunk segmentations, their clusters (-2 = ignored)
+    and the frame counts: the two steps community-1 runs before its turns."""
+    activations = clustered_activations(segmentations, np.asarray(hard_clusters), count.window)
+    return to_diarization(activations, count)
 
 
 def _window(artifacts: Path, prefix: str, what: str) -> SlidingWindow:

@@ -10,7 +10,7 @@ import soundfile as sf
 import torch
 
 from diarization.models.pyannet import load_segmentation_model
-from diarization.segmentation import Segmenter, chunk_waveform, num_chunks, speaker_count, trim
+from diarization.segmentation import Segmenter, chunk_parts, num_chunks, speaker_count, trim
 from diarization.windows import SlidingWindow, Windowed
 
 RECORDINGS = {
@@ -19,6 +19,11 @@ RECORDINGS = {
     "single_speaker": "test_single_speaker.wav",
     "short": "test_short.wav",
 }
+
+
+def chunk_waveform(waveform: torch.Tensor, window_samples: int, step_samples: int) -> torch.Tensor:
+    """(num_chunks, 1, window_samples): every chunk of ``chunk_parts`` in one tensor."""
+    return torch.cat(chunk_parts(waveform, window_samples, step_samples), dim=0)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +130,7 @@ def test_speaker_count_on_recorded_segmentation(artifacts_dir):
 
 
 def test_community1_segmentation_folder(models_dir, artifacts_dir):
-    segmenter = Segmenter(load_segmentation_model(models_dir / "community-1" / "segmentation"), device="cpu")
+    segmenter = Segmenter(load_segmentation_model(models_dir / "community-1" / "segmentation"))
     audio, _ = sf.read(artifacts_dir / "test_short.wav", dtype="float32")
     ours = segmenter(torch.from_numpy(audio))  # 1-D input is accepted too
     np.testing.assert_array_equal(ours.data, np.load(artifacts_dir / "short_segmentation_data.npy"))
@@ -137,8 +142,8 @@ def test_community1_segmentation_folder(models_dir, artifacts_dir):
 def test_batched_infer_mixing_files_equals_per_file(segmenter, segmentations, artifacts_dir):
     short, _ = sf.read(artifacts_dir / "test_short.wav", dtype="float32")
     single, _ = sf.read(artifacts_dir / "test_single_speaker.wav", dtype="float32")
-    a = segmenter.chunk(torch.from_numpy(short)[None])
-    b = segmenter.chunk(torch.from_numpy(single)[None])
+    a = chunk_waveform(torch.from_numpy(short)[None], segmenter.window_samples, segmenter.step_samples)
+    b = chunk_waveform(torch.from_numpy(single)[None], segmenter.window_samples, segmenter.step_samples)
     assert (
         len(a) == segmenter.num_chunks(len(short)) == 1 and len(b) == segmenter.num_chunks(len(single)) == 7
     )
@@ -206,3 +211,14 @@ def test_shared_sinc_segmentation_equals_per_chunk(models_dir, dev_dir):
         assert a.data.shape == b.data.shape
         assert np.mean(a.data != b.data) < 1e-3
     np.testing.assert_array_equal(shared.infer_range(waveforms[0], 2, 9), got[0].data[2:9])
+
+
+def test_infer_range_equals_segment_many_without_shared_sinc(segmenter, artifacts_dir):
+    """A range of chunks, the zero-padded last one included, scores as the whole file does."""
+    audio, _ = sf.read(artifacts_dir / "test.wav", dtype="float32")
+    waveform = torch.from_numpy(audio)[None]
+    [whole] = segmenter.segment_many([waveform])
+    assert not segmenter.share_sinc and len(whole) > 12
+    np.testing.assert_array_equal(segmenter.infer_range(waveform, 3, 9), whole.data[3:9])
+    last = len(whole)
+    np.testing.assert_array_equal(segmenter.infer_range(waveform, last - 4, last), whole.data[-4:])

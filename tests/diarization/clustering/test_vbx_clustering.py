@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from diarization.clustering import Clustering, VBxClustering, clustering_from_config, make_clustering
+from diarization.clustering import Clustering, VBxClustering, make_clustering
 from diarization.clustering.assignment import (
     constrained_argmax,
     resolve_num_clusters,
@@ -15,6 +15,9 @@ from diarization.clustering.assignment import (
     select_training,
 )
 from diarization.clustering.kmeans import kmeans
+from diarization.config import clustering_config
+from diarization.finish import build_clustering
+from diarization.pretrained import ModelSet
 
 from .conftest import PREFIXES
 
@@ -118,11 +121,11 @@ def test_resolve_bounds() -> None:
 
 
 def test_factory(plda, models_dir) -> None:
-    config = {
-        "pipeline": {"params": {"clustering": "VBxClustering", "plda": "$model/plda"}},
-        "params": {"clustering": {"threshold": 0.6, "Fa": 0.07, "Fb": 0.8}},
-    }
-    clustering = clustering_from_config(config, models_dir / "community-1")
+    folder = models_dir / "community-1"
+    models = ModelSet("community-1", folder, folder / "segmentation", folder / "embedding", folder / "plda",
+                      params={"clustering": {"threshold": 0.6, "Fa": 0.07, "Fb": 0.8}},
+                      options={"clustering": "VBxClustering"})
+    clustering = build_clustering(clustering_config(models))
     assert isinstance(clustering, VBxClustering) and isinstance(clustering, Clustering)
     assert (clustering.threshold, clustering.Fa, clustering.Fb) == (0.6, 0.07, 0.8)
     ahc = make_clustering("AgglomerativeClustering", {"threshold": 0.5, "min_cluster_size": 3})

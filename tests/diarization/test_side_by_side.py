@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from diarization.audio import load_audio
-from diarization.concurrent import segment_and_embed, single_threaded_ops
+from diarization.side_by_side import segment_and_embed, single_threaded_ops
 from diarization.embedding import load_embedding_model
 from diarization.models.pyannet import load_segmentation_model
 from diarization.segmentation import Segmenter

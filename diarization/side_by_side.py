@@ -18,8 +18,9 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from .embedding import Hook, SpeakerEmbedding
-from .segmentation import Segmenter, chunk_parts
+from .embedding import SpeakerEmbedding
+from .progress import Hook
+from .segmentation import Segmenter
 from .shared_trunk import DEFAULT_TILE_SECONDS, POOL_GROUP, pool_chunks, tile_frames, trunk_grid, trunk_masks
 from .windows import Windowed
 
@@ -47,35 +48,24 @@ def segment_and_embed(
     tile_seconds: float = DEFAULT_TILE_SECONDS,
     hook: Hook | None = None,
 ) -> tuple[Windowed, np.ndarray]:
-    """(segmentation, embeddings) of one file, both models running concurrently on CPU threads."""
+    """(segmentation, embeddings) of one (1, num_samples) file, both models running at once on CPU threads."""
     window = segmenter.chunks_window
     waveform = torch.as_tensor(waveform, dtype=torch.float32)
     num_chunks = segmenter.num_chunks(waveform.shape[-1])
     grid = trunk_grid(embedder, window, num_chunks, tile_seconds)
-    scores = np.zeros((num_chunks, segmenter.num_frames, segmenter.model.num_speakers), dtype=np.float32)
-    embeddings = np.full((num_chunks, segmenter.model.num_speakers, embedder.dimension), np.nan, np.float32)
-    parts = None if segmenter.share_sinc else chunk_parts(waveform, segmenter.window_samples, segmenter.step_samples)
+    scores = np.zeros((num_chunks, segmenter.num_frames, segmenter.num_speakers), dtype=np.float32)
+    embeddings = np.full((num_chunks, segmenter.num_speakers, embedder.dimension), np.nan, np.float32)
 
     def segment(first: int, last: int) -> None:
-        if parts is None:
-            scores[first:last] = segmenter.infer_range(waveform, first, last)
-            return
-        pieces, offset = [], 0
-        for part in parts:
-            a, b = max(first - offset, 0), min(last - offset, len(part))
-            if a < b:
-                pieces.append(part[a:b])
-            offset += len(part)
-        scores[first:last] = segmenter.infer(pieces)
+        scores[first:last] = segmenter.infer_range(waveform, first, last)
 
     def submit(pool: ThreadPoolExecutor, section: int) -> tuple[dict[int, Future], list[Future]]:
         """Queue one section: its trunk tiles (long tasks first), then the segmentation of its chunks."""
         tiles = range(section * SECTION_TILES, min(grid.num_tiles, (section + 1) * SECTION_TILES))
-        first = -(-tiles[0] * grid.tile // grid.chunk_step)
-        last = num_chunks if tiles[-1] == grid.num_tiles - 1 else -(-(tiles[-1] + 1) * grid.tile // grid.chunk_step)
+        chunks = grid.chunks_starting_in(tiles)
         trunk_jobs = {k: pool.submit(tile_frames, embedder, waveform, grid, k) for k in tiles}
-        seg_jobs = [pool.submit(segment, a, min(last, a + SEGMENTATION_TASK))
-                    for a in range(first, min(last, num_chunks), SEGMENTATION_TASK)]
+        seg_jobs = [pool.submit(segment, a, min(chunks.stop, a + SEGMENTATION_TASK))
+                    for a in range(chunks.start, chunks.stop, SEGMENTATION_TASK)]
         return trunk_jobs, seg_jobs
 
     if hook is not None:
@@ -92,13 +82,13 @@ def segment_and_embed(
             for job in seg_jobs:
                 job.result()
             tiles.update({k: job.result() for k, job in trunk_jobs.items()})
-            ready = grid.chunks_ending_by(max(tiles) * grid.tile + tiles[max(tiles)].shape[1])
+            ready = grid.chunks_ending_by(grid.tile_bounds(max(tiles))[1])
             for first in range(pooled, ready, POOL_GROUP):
                 last = min(ready, first + POOL_GROUP)
                 masks = trunk_masks(embedder, Windowed(scores[first:last], window), exclude_overlap)
                 embeddings[first:last] = pool_chunks(embedder, grid, tiles, masks, first)
             pooled = ready
-            keep = grid.chunk_frames(pooled, pooled + 1)[0] // grid.tile if pooled < num_chunks else max(tiles) + 1
+            keep = grid.tile_of_chunk(pooled) if pooled < num_chunks else max(tiles) + 1
             for index in [k for k in tiles if k < keep]:
                 del tiles[index]
             if hook is not None:

@@ -1,0 +1,179 @@
+"""One engine configuration: every setting of a diarization run, resolved once from a model folder.
+
+    config = engine_config("path/to/models", mode="fast")       # engine_config() finds our default set
+    config = dataclasses.replace(config, segmentation_batch_size=128, device="cuda")
+    pipeline = Pipeline(config)
+
+``engine_config`` reads the folder's declarations (community-1's ``config.yaml``, or our default set's,
+``diarization.pretrained``) and the two checkpoints' metadata (``ModelFacts``: no network is built), then
+fills in the modes and our defaults. ``mode`` and ``step`` are resolved there (the fast mode puts its
+step on the embedding trunk's frame grid), so pass them to ``engine_config``; batch sizes, the device and
+the other plain fields are overridden with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .embedding import embedding_facts
+from .models.pyannet import segmentation_settings
+from .pretrained import ModelSet, resolve_model_set
+from .windows import SlidingWindow
+
+if TYPE_CHECKING:
+    import torch
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What a mode decides."""
+
+    step: float  # seconds between chunk starts (fast: rounded onto the embedding trunk's frame grid)
+    shared_trunk: bool  # the embedding trunk runs once over the audio, not once per chunk
+    share_sinc: bool  # the segmentation's sinc convolution runs once per stretch of audio, not per chunk
+
+
+# exact: community-1 as published (10 s chunks every 1 s, embedding network run per chunk).
+# fast: chunks every 2.5 s and the embedding trunk shared by overlapping chunks, frames pooled with a Hamming
+# window over each chunk (diarization.shared_trunk); its dev-set DER is below exact's (benchmarks/der.py).
+MODES: dict[str, Mode] = {
+    "exact": Mode(step=1.0, shared_trunk=False, share_sinc=False),
+    "fast": Mode(step=2.5, shared_trunk=True, share_sinc=True),
+}
+
+DEFAULT_BATCH_SIZE = 32  # chunks per forward pass, as community-1's config.yaml
+
+# PLDA-free clustering of CAM++ embeddings (our default set): pyannote's agglomerative clustering,
+# threshold tuned on the dev set (benchmarks/der.py)
+DEFAULT_AGGLOMERATIVE = {"threshold": 0.75, "min_cluster_size": 12, "method": "centroid"}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the engine must know of its two networks, read from their checkpoints without building them."""
+
+    sample_rate: int  # the segmentation model's input rate: audio is decoded to it
+    frames: SlidingWindow  # the segmentation's output frames inside a chunk
+    sinc_stride: int  # samples between the segmentation's sinc convolution frames
+    trunk_hop: int  # samples between the embedding trunk's frames
+    embedding_dimension: int
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    """Which clustering, with which hyper-parameters (and PLDA folder, for VBx)."""
+
+    method: str  # "VBxClustering" or "AgglomerativeClustering"
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    plda: Path | None = None
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Every setting of the engine, and the facts of its models. Build it with ``engine_config``."""
+
+    models: ModelSet
+    facts: ModelFacts
+    mode: str  # "exact" or "fast" (see MODES)
+    step: float  # seconds between segmentation chunks
+    clustering: ClusteringConfig
+    exclude_overlap: bool = True  # embeddings pool only the frames where their speaker speaks alone
+    min_duration_off: float = 0.0  # same-speaker gaps shorter than this (s) are filled
+    segmentation_batch_size: int = DEFAULT_BATCH_SIZE
+    embedding_batch_size: int = DEFAULT_BATCH_SIZE
+    device: str | None = None  # a torch device; None: CUDA when available, else CPU
+
+    def __post_init__(self) -> None:
+        mode_named(self.mode)
+        if not self.step > 0:
+            raise ValueError(f"step must be a positive number of seconds, got {self.step!r}")
+        for name in ("segmentation_batch_size", "embedding_batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def shared_trunk(self) -> bool:
+        return mode_named(self.mode).shared_trunk
+
+    @property
+    def share_sinc(self) -> bool:
+        return mode_named(self.mode).share_sinc
+
+    @property
+    def sample_rate(self) -> int:
+        return self.facts.sample_rate
+
+
+def engine_config(models: str | os.PathLike | ModelSet | None = None, *, mode: str | None = None,
+                  step: float | None = None, segmentation_batch_size: int | None = None,
+                  embedding_batch_size: int | None = None, device: str | torch.device | None = None
+                  ) -> EngineConfig:
+    """The configuration of ``models`` (a folder, a resolved ``ModelSet``, or None: our default set found
+    as ``resolve_model_set`` finds it). ``mode`` defaults to the folder's (exact for community-1, fast for
+    our set), ``step`` to the mode's; the other arguments override the folder's values when given."""
+    models = models if isinstance(models, ModelSet) else resolve_model_set(models)
+    options = models.options
+    mode = mode or str(options.get("mode", "exact"))
+    facts = read_model_facts(models)
+    return EngineConfig(
+        models=models,
+        facts=facts,
+        mode=mode,
+        step=float(step) if step is not None else mode_step(mode_named(mode), facts),
+        clustering=clustering_config(models),
+        exclude_overlap=bool(options.get("embedding_exclude_overlap", True)),
+        min_duration_off=float((models.params.get("segmentation") or {}).get("min_duration_off", 0.0)),
+        segmentation_batch_size=int(_given(segmentation_batch_size, options.get("segmentation_batch_size"))),
+        embedding_batch_size=int(_given(embedding_batch_size, options.get("embedding_batch_size"))),
+        device=None if device is None else str(device),
+    )
+
+
+def mode_named(name: str) -> Mode:
+    """The mode called ``name``; ValueError for an unknown one."""
+    if name not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {name!r}")
+    return MODES[name]
+
+
+def _given(override: int | None, declared: Any) -> Any:
+    """An override, else what the folder declares, else ``DEFAULT_BATCH_SIZE``."""
+    if override is not None:
+        return override
+    return DEFAULT_BATCH_SIZE if declared is None else declared
+
+
+def read_model_facts(models: ModelSet) -> ModelFacts:
+    """The facts of ``models``' two checkpoints (their metadata is read; no network is built)."""
+    segmentation = segmentation_settings(models.segmentation)
+    embedding = embedding_facts(models.embedding)
+    return ModelFacts(sample_rate=segmentation.sample_rate, frames=segmentation.frames,
+                      sinc_stride=segmentation.sinc_stride, trunk_hop=embedding.trunk_hop,
+                      embedding_dimension=embedding.dimension)
+
+
+def mode_step(mode: Mode, facts: ModelFacts) -> float:
+    """The mode's step; with a shared trunk, on the grid of both the trunk's and the sinc's frames, so that
+    every chunk starts on a trunk frame."""
+    if not mode.shared_trunk:
+        return mode.step
+    return on_grid(mode.step, facts.sample_rate, math.lcm(facts.trunk_hop, facts.sinc_stride))
+
+
+def on_grid(seconds: float, sample_rate: int, grid_samples: int) -> float:
+    """``seconds`` rounded to the nearest positive multiple of ``grid_samples`` samples."""
+    return max(1, round(seconds * sample_rate / grid_samples)) * grid_samples / sample_rate
+
+
+def clustering_config(models: ModelSet) -> ClusteringConfig:
+    """VBx with the folder's PLDA (community-1, or the clustering its config names), else our
+    agglomerative clustering (the folder's hyper-parameters over ``DEFAULT_AGGLOMERATIVE``)."""
+    declared = dict(models.params.get("clustering") or {})
+    if models.plda is not None:
+        return ClusteringConfig(str(models.options.get("clustering", "VBxClustering")), declared, models.plda)
+    return ClusteringConfig("AgglomerativeClustering", {**DEFAULT_AGGLOMERATIVE, **declared})

@@ -1,0 +1,57 @@
+"""The last stage of a file, on CPU and without networks: clustering, reconstruction, the labelled result.
+
+Built from an ``EngineConfig`` alone (``Finisher.from_config``), so a batch runner can finish files on
+workers that never load a model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .clustering import Clustering, load_plda, make_clustering, resolve_num_speakers
+from .config import ClusteringConfig, EngineConfig
+from .reconstruction import diarize_from_clusters
+from .result import DiarizationResult
+from .result_builder import build_result, empty_result
+from .segmentation import speaker_count
+from .windows import SlidingWindow, Windowed
+
+
+def build_clustering(settings: ClusteringConfig) -> Clustering:
+    """The clustering ``settings`` describe (its PLDA loaded from the folder when there is one)."""
+    plda = load_plda(settings.plda) if settings.plda is not None else None
+    return make_clustering(settings.method, settings.params, plda)
+
+
+@dataclass(frozen=True)
+class Finisher:
+    """Clustering and reconstruction of one file: segmentations + embeddings -> ``DiarizationResult``."""
+
+    clustering: Clustering
+    frames: SlidingWindow  # the segmentation's frames inside a chunk
+    embedding_dimension: int
+    min_duration_off: float = 0.0
+
+    @classmethod
+    def from_config(cls, config: EngineConfig) -> Finisher:
+        return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
+                   config.min_duration_off)
+
+    def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
+                 num_speakers: int | None = None, min_speakers: int | None = None,
+                 max_speakers: int | None = None) -> DiarizationResult:
+        """The result of one file from its (num_chunks, num_frames, 3) binarized segmentations and
+        (num_chunks, 3, dimension) embeddings (None when nobody speaks)."""
+        num_speakers, min_speakers, max_speakers = resolve_num_speakers(num_speakers, min_speakers,
+                                                                        max_speakers)
+        count = speaker_count(segmentations, self.frames)
+        if embeddings is None or np.nanmax(count.data, initial=0) == 0:
+            return empty_result(uri, duration, self.embedding_dimension)
+        hard_clusters, _, centroids = self.clustering.cluster(
+            embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
+            max_clusters=max_speakers)
+        turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,
+                                                 min_duration_off=self.min_duration_off)
+        return build_result(uri, duration, turns, exclusive, centroids)

@@ -1,0 +1,61 @@
+"""The resume key: computed from the configuration without networks, and the same string as before the
+configuration object existed (existing Parquet outputs are resumed by it)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from diarization.config import engine_config
+from diarization.fingerprint import fingerprint, model_versions
+from diarization.pipeline import Pipeline
+
+# the fingerprints of diarize 0.3.0 on the default set (sha256-pinned files, diarization.pretrained.SHA256);
+# change them only together with diarization.__version__, knowingly breaking resumes
+DEFAULT_SET_FINGERPRINTS = {"fast": "e1fac7a6174f3b6b", "exact": "b27e1a2f9bf51a90"}
+
+
+@pytest.mark.parametrize("mode", list(DEFAULT_SET_FINGERPRINTS))
+def test_default_set_fingerprint_is_unchanged(mode: str, models_dir: Path) -> None:
+    assert fingerprint(engine_config(models_dir, mode=mode)) == DEFAULT_SET_FINGERPRINTS[mode]
+
+
+def test_only_output_settings_count(models_dir: Path) -> None:
+    config = engine_config(models_dir)
+    same = engine_config(models_dir, segmentation_batch_size=8, embedding_batch_size=4, device="cpu")
+    assert fingerprint(same) == fingerprint(config)
+    assert fingerprint(engine_config(models_dir, step=1.5)) != fingerprint(config)
+    assert model_versions(config) == {"models": "default", "segmentation": "segmentation-3.0",
+                                      "embedding": "campplus-sv-zh-en-common",
+                                      "clustering": "AgglomerativeClustering", "mode": "fast"}
+
+
+def test_pipeline_fingerprint_is_the_configs(models_dir: Path) -> None:
+    config = engine_config(models_dir, mode="exact", device="cpu")
+    pipeline = Pipeline(config)
+    assert pipeline.fingerprint == fingerprint(config) and pipeline.versions == model_versions(config)
+
+
+def test_no_network_is_built(models_dir: Path) -> None:
+    """Config, fingerprint and versions in a fresh process: no torch module is ever constructed."""
+    script = f"""
+import json, torch
+built = []
+init = torch.nn.Module.__init__
+def counting(self, *args, **kwargs):
+    built.append(type(self).__name__)
+    init(self, *args, **kwargs)
+torch.nn.Module.__init__ = counting
+from diarization.config import engine_config
+from diarization.fingerprint import fingerprint, model_versions
+config = engine_config({str(models_dir)!r})
+print(json.dumps({{"fingerprint": fingerprint(config), "versions": model_versions(config), "built": built}}))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["built"] == [] and out["fingerprint"] == DEFAULT_SET_FINGERPRINTS["fast"]
