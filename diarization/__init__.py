@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # bump on any change that alters outputs: it is part of ``Pipeline.fingerprint`` (the resume key)
 __version__ = "0.3.0"
 
-__all__ = ["Pipeline", "DiarizationResult", "load_audio", "__version__"]
+__all__ = ["DiarizationResult", "Pipeline", "__version__", "load_audio"]
 
 
 def __getattr__(name: str) -> Any:

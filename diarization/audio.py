@@ -25,8 +25,14 @@ import soundfile as sf
 import soxr
 import torch
 
-from .errors import (AudioDecodeError, AudioError, AudioNotFoundError, AudioReadError, AudioTooLongError,
-                     InvalidAudioError)
+from .errors import (
+    AudioDecodeError,
+    AudioError,
+    AudioNotFoundError,
+    AudioReadError,
+    AudioTooLongError,
+    InvalidAudioError,
+)
 from .locations import local_path
 from .parallel_decode import MIN_RANGE_SECONDS, decode_ranges, ranged_file
 from .samples import sample_problem
@@ -176,7 +182,7 @@ def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
         raise AudioNotFoundError(path, "no such object") from error
     except PermissionError as error:
         raise AudioNotFoundError(path, f"permission denied ({error})") from error
-    except Exception as error:  # noqa: BLE001 - unreachable store, bad URL, client errors
+    except Exception as error:
         if is_transient(error):
             raise AudioReadError(path, f"storage unreachable ({type(error).__name__}: {error})") from error
         raise AudioNotFoundError(path, f"cannot open ({type(error).__name__}: {error})") from error

@@ -22,8 +22,12 @@ from .checkpoint import load_checkpoint
 from .errors import ModelLoadError
 from .features import CAMPPLUS_FBANK
 from .models.campplus import CAMPPlus, campplus_dimension, is_campplus_state_dict, load_campplus
-from .models.resnet import (WeSpeakerResNet34, is_wespeaker_state_dict, load_wespeaker_resnet34,
-                            wespeaker_fbank)
+from .models.resnet import (
+    WeSpeakerResNet34,
+    is_wespeaker_state_dict,
+    load_wespeaker_resnet34,
+    wespeaker_fbank,
+)
 from .progress import Hook
 from .windows import Windowed
 

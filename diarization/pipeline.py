@@ -29,8 +29,8 @@ from .clustering import Clustering, resolve_num_speakers
 from .config import EngineConfig, engine_config
 from .embedding import load_embedding_model
 from .embedding_paths import EmbeddingPath, choose_embedding_path, embed_segmented
-from .finish import Finisher
 from .fingerprint import fingerprint, model_versions
+from .finish import Finisher
 from .models.pyannet import load_segmentation_model
 from .pretrained import ModelSet
 from .progress import Hook, no_hook

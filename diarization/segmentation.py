@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from .models.pyannet import PyanNet
-from .progress import Hook
 from .powerset import to_multilabel
+from .progress import Hook
 from .windows import SlidingWindow, Windowed, aggregate
 
 STEP_RATIO = 0.1  # step between chunks, as a fraction of the chunk duration
@@ -97,7 +97,7 @@ class Segmenter:
         self.step_samples = round(self.step * model.sample_rate)
         self.share_sinc = share_sinc and self.step_samples % model.sincnet.stride == 0
 
-    def to(self, device: str | torch.device) -> "Segmenter":
+    def to(self, device: str | torch.device) -> Segmenter:
         """Move the model to ``device``."""
         self.device = torch.device(device)
         self.model.to(self.device)

@@ -97,7 +97,7 @@ def trunk_grid(model: SpeakerEmbedding, chunks: SlidingWindow, num_chunks: int,
     if not supports_shared_trunk(model, chunks) or chunks.start != 0:
         raise ValueError("chunk positions are not on the embedding trunk's frame grid")
     hop = int(model.network.trunk_hop)
-    frames = lambda seconds: max(1, round(seconds * model.sample_rate / hop))  # noqa: E731
+    frames = lambda seconds: max(1, round(seconds * model.sample_rate / hop))
     return TrunkGrid(hop=hop, tile=frames(tile_seconds), margin=frames(MARGIN_SECONDS),
                      chunk_step=frames(chunks.step), chunk_width=_num_trunk_frames(model, frames(chunks.duration) * hop),
                      num_chunks=num_chunks)

@@ -27,7 +27,7 @@ from typing import Any
 import ray
 
 from .actors import Actors
-from .engine import EngineSpec, versions_json
+from .engine import EngineSpec
 from .flight import FileState, RunContext
 from .keys import id_hash
 from .manifest import BadRow, FileTask, Item, Manifest
@@ -68,16 +68,13 @@ class Job:
     """One run of a manifest into an output partition."""
 
     def __init__(self, options: JobOptions) -> None:
-        from diarization.pipeline import Pipeline
-
         self.options = options
         self.run_id = options.run_id or new_run_id()
         self.run_date = options.run_date or datetime.now(timezone.utc).date().isoformat()
         self.store = Store(options.output, self.run_date, options.storage_options)
         self.plan: Plan = plan_resources(ray.cluster_resources(), options)
-        pipeline = Pipeline.from_pretrained(options.models, device="cpu", mode=options.mode)
-        self.spec = EngineSpec(options.models, pipeline.fingerprint, versions_json(pipeline.versions),
-                               self.plan.segmentation_batch_size, self.plan.embedding_batch_size, options.mode)
+        self.spec = EngineSpec.resolve(options.models, options.mode, self.plan.segmentation_batch_size,
+                                       self.plan.embedding_batch_size)
         self.stats = RunStats(options.max_crashed_files)
         self.run_context = RunContext(self.spec, self.run_id, options, self.plan, self.stats)
         self.actors = Actors(self.spec, self.plan, options.max_restarts, options.max_task_retries,

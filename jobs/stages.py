@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import ClassVar
 
 import ray
@@ -61,12 +63,50 @@ class DecodeStage:
                                   f"({type(error).__name__})")
 
 
+class Isolation:
+    """Batches share a stage's actors; a file retried after a crash has them to itself. Waiting retries go
+    first (new batches wait for them), so a file is only called ``worker_crashed`` when it killed the
+    worker with nothing else running there."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._batches = 0  # calls in flight that share the actors
+        self._alone = False  # a file has the actors to itself
+        self._waiting = 0  # files waiting to be retried alone
+
+    @asynccontextmanager
+    async def shared(self) -> AsyncIterator[None]:
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self._alone and not self._waiting)
+            self._batches += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._batches -= 1
+                self._changed.notify_all()
+
+    @asynccontextmanager
+    async def alone(self) -> AsyncIterator[None]:
+        async with self._changed:
+            self._waiting += 1
+            await self._changed.wait_for(lambda: not self._alone and not self._batches)
+            self._waiting -= 1
+            self._alone = True
+        try:
+            yield
+        finally:
+            async with self._changed:
+                self._alone = False
+                self._changed.notify_all()
+
+
 class ModelStage(ABC):
     """A model stage: a batch of files through one actor call, its seconds shared out by duration.
 
-    Owns the isolation of crashes: a batch whose actor died on every try is retried one file at a
-    time, one such retry at a time per stage, so that a file that kills the worker takes no other file
-    down with it; a file that kills it on its own ends as ``worker_crashed``.
+    Owns the isolation of crashes: a batch whose actor died on every try is retried one file at a time,
+    each with the stage's actors to itself (:class:`Isolation`), so that a file that kills the worker takes
+    no other file down with it; a file that kills it on its own ends as ``worker_crashed``.
     """
 
     name: ClassVar[str]
@@ -74,7 +114,7 @@ class ModelStage(ABC):
     def __init__(self, run: RunContext, actors: Actors) -> None:
         self.run = run
         self.actors = actors
-        self.isolation = asyncio.Lock()
+        self.isolation = Isolation()
 
     def wants(self, file: FileState) -> bool:
         return file.running
@@ -93,12 +133,13 @@ class ModelStage(ABC):
             await self._through(wanted)
         return files
 
-    async def _through(self, files: list[FileState]) -> None:
+    async def _through(self, files: list[FileState], alone: bool = False) -> None:
         pool = await self.actors.pool(self.name)
         try:
-            call = await self.call(pool, files)
+            async with self.isolation.alone() if alone else self.isolation.shared():
+                call = await self.call(pool, files)
         except ray.exceptions.RayError as error:
-            if len(files) == 1:
+            if alone:
                 self._crashed(files[0], error)
             else:
                 await self._one_by_one(files, error)
@@ -117,9 +158,8 @@ class ModelStage(ABC):
         self.run.stats.isolated_files += len(files)
         log.warning("%s batch of %d files failed (%s); retrying them one by one", self.name, len(files),
                     type(error).__name__)
-        async with self.isolation:
-            for file in files:
-                await self._through([file])
+        for file in files:
+            await self._through([file], alone=True)
 
     def _crashed(self, file: FileState, error: BaseException) -> None:
         self.run.stats.crashed(self.name, error)

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import ray
 
-from .engine import EngineSpec, build_pipeline
+from .engine import EngineSpec, worker_config, worker_finisher
 from .manifest import FileTask
 from .records import OK, CommitSummary, FileResult, Loaded, failure, segment_row, status_row
 from .schema import table_of
@@ -45,13 +45,14 @@ def with_read_retries(load: Callable[[], T], attempts: int = READ_ATTEMPTS,
 def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration: float | None
            ) -> tuple[Loaded, Any]:
     """Decode one file on a CPU worker: (small Loaded summary, Audio or None)."""
+    from diarization.audio import load_audio
     from diarization.errors import AudioError
 
-    pipeline = build_pipeline(spec)  # once per worker process, not timed
+    rate = worker_config(spec).sample_rate  # once per worker process, not timed
     start = time.perf_counter()
     try:
-        audio = with_read_retries(lambda: pipeline.load(task.path, channel=task.channel, max_duration=max_duration,
-                                                         storage_options=storage_options or None))
+        audio = with_read_retries(lambda: load_audio(task.path, rate, channel=task.channel, max_duration=max_duration,
+                                                     storage_options=storage_options or None))
     except AudioError as error:
         return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start), None
     except Exception as error:  # noqa: BLE001 - any other decoding failure is this file's error
@@ -65,10 +66,10 @@ def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration
 def finish(spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded, seconds: dict[str, float],
            segmentations: Any, embeddings: Any) -> FileResult:
     """Cluster one file on a CPU worker and turn the result into table rows."""
-    pipeline = build_pipeline(spec)
+    finisher = worker_finisher(spec)
     start = time.perf_counter()
     try:
-        result = pipeline.finish(task.file_id, loaded.duration, segmentations, embeddings,
+        result = finisher(task.file_id, loaded.duration, segmentations, embeddings,
                                  num_speakers=task.num_speakers, min_speakers=task.min_speakers,
                                  max_speakers=task.max_speakers)
     except Exception as error:  # noqa: BLE001 - e.g. an impossible speaker constraint for this file

@@ -249,7 +249,7 @@ class CAMPPlus(nn.Module):
             return self.pool(self.trunk(waveforms), weights.unsqueeze(1))[:, 0]
         return self.pool(self.trunk(waveforms), weights)
 
-    def fuse_batchnorm(self) -> "CAMPPlus":
+    def fuse_batchnorm(self) -> CAMPPlus:
         """Fold every batch norm that directly follows a convolution into it (inference only, in place):
         the same embeddings up to float rounding, fewer passes over the frame maps."""
         head, xvector = self.head, self.xvector

@@ -126,7 +126,7 @@ class WeSpeakerResNet34(nn.Module):
         """Samples between consecutive trunk frames (fbank shift x the ResNet's time stride)."""
         return self.fbank.options.window_shift * self.TIME_STRIDE
 
-    def fuse_batchnorm(self) -> "WeSpeakerResNet34":
+    def fuse_batchnorm(self) -> WeSpeakerResNet34:
         """Fold every batch norm into the convolution before it (inference only, in place): the same
         embeddings up to float rounding, one pass less over every feature map (the pipeline uses it in both modes)."""
         resnet = self.resnet
