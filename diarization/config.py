@@ -36,14 +36,16 @@ class Mode:
     step: float  # seconds between chunk starts (fast: rounded onto the embedding trunk's frame grid)
     shared_trunk: bool  # the embedding trunk runs once over the audio, not once per chunk
     share_sinc: bool  # the segmentation's sinc convolution runs once per stretch of audio, not per chunk
+    cluster_runs: bool  # each run of a local speaker is embedded and clustered on its own (diarization.runs)
 
 
 # exact: community-1 as published (10 s chunks every 1 s, embedding network run per chunk).
 # fast: chunks every 2.5 s and the embedding trunk shared by overlapping chunks, frames pooled with a Hamming
-# window over each chunk (diarization.shared_trunk); its dev-set DER is below exact's (benchmarks/der.py).
+# window over each chunk (diarization.shared_trunk), runs of local speakers clustered one by one
+# (diarization.runs); its dev-set DER is below exact's (benchmarks/der.py).
 MODES: dict[str, Mode] = {
-    "exact": Mode(step=1.0, shared_trunk=False, share_sinc=False),
-    "fast": Mode(step=2.5, shared_trunk=True, share_sinc=True),
+    "exact": Mode(step=1.0, shared_trunk=False, share_sinc=False, cluster_runs=False),
+    "fast": Mode(step=2.5, shared_trunk=True, share_sinc=True, cluster_runs=True),
 }
 
 DEFAULT_BATCH_SIZE = 32  # chunks per forward pass, as community-1's config.yaml
@@ -105,6 +107,10 @@ class EngineConfig:
         return mode_named(self.mode).share_sinc
 
     @property
+    def cluster_runs(self) -> bool:
+        return mode_named(self.mode).cluster_runs
+
+    @property
     def sample_rate(self) -> int:
         return self.facts.sample_rate
 
@@ -125,7 +131,7 @@ def engine_config(models: str | os.PathLike | ModelSet | None = None, *, mode: s
         facts=facts,
         mode=mode,
         step=float(step) if step is not None else mode_step(mode_named(mode), facts),
-        clustering=clustering_config(models),
+        clustering=clustering_config(models, mode_named(mode).cluster_runs),
         exclude_overlap=bool(options.get("embedding_exclude_overlap", True)),
         min_duration_off=float((models.params.get("segmentation") or {}).get("min_duration_off", 0.0)),
         segmentation_batch_size=int(_given(segmentation_batch_size, options.get("segmentation_batch_size"))),
@@ -170,10 +176,14 @@ def on_grid(seconds: float, sample_rate: int, grid_samples: int) -> float:
     return max(1, round(seconds * sample_rate / grid_samples)) * grid_samples / sample_rate
 
 
-def clustering_config(models: ModelSet) -> ClusteringConfig:
+def clustering_config(models: ModelSet, cluster_runs: bool = False) -> ClusteringConfig:
     """VBx with the folder's PLDA (community-1, or the clustering its config names), else our
-    agglomerative clustering (the folder's hyper-parameters over ``DEFAULT_AGGLOMERATIVE``)."""
+    agglomerative clustering (the folder's hyper-parameters over ``DEFAULT_AGGLOMERATIVE``). Clustering
+    runs, each goes to its closest centroid: the one-to-one matching per chunk is for local speakers (two
+    runs of one chunk are often the same person)."""
     declared = dict(models.params.get("clustering") or {})
+    if cluster_runs:
+        declared = {**declared, "constrained_assignment": False}
     if models.plda is not None:
         return ClusteringConfig(str(models.options.get("clustering", "VBxClustering")), declared, models.plda)
     return ClusteringConfig("AgglomerativeClustering", {**DEFAULT_AGGLOMERATIVE, **declared})

@@ -35,6 +35,7 @@ from .models.pyannet import load_segmentation_model
 from .pretrained import ModelSet
 from .progress import Hook, no_hook
 from .result import DiarizationResult
+from .runs import split_runs
 from .segmentation import Segmenter
 from .shared_trunk import supports_shared_trunk
 from .side_by_side import segment_and_embed
@@ -111,11 +112,6 @@ class Pipeline:
     def embedding_batch_size(self) -> int:
         return self.config.embedding_batch_size
 
-    @embedding_batch_size.setter
-    def embedding_batch_size(self, value: int) -> None:
-        """Transitional: jobs/actors.py sets it after construction until it passes a config."""
-        self.config = dataclasses.replace(self.config, embedding_batch_size=int(value))
-
     @cached_property
     def fingerprint(self) -> str:
         """Stable id of the models and parameters: equal fingerprints give equal outputs."""
@@ -148,11 +144,20 @@ class Pipeline:
         return dataclasses.replace(audio, waveform=waveform.to(self.device, non_blocking=True))
 
     def segment_many(self, audios: Sequence[Audio], hook: Hook = no_hook) -> list[Windowed]:
-        """Binarized local segmentation (num_chunks, num_frames, 3) of each file, chunks batched across files."""
-        return self.segmenter.segment_many([audio.waveform for audio in audios], hook=hook)
+        """Binarized local segmentation (num_chunks, num_frames, 3) of each file, chunks batched across files;
+        with ``cluster_runs``, one column per run of a local speaker (num_chunks, num_frames, runs)."""
+        segmentations = self.segmenter.segment_many([audio.waveform for audio in audios], hook=hook)
+        return [self._columns(segmentation) for segmentation in segmentations]
+
+    def _columns(self, segmentation: Windowed) -> Windowed:
+        """What clustering sees of a segmentation: its local speakers, or their runs."""
+        if not self.config.cluster_runs:
+            return segmentation
+        return Windowed(split_runs(segmentation.data), segmentation.window)
 
     def embed_many(self, items: Sequence[tuple[Audio, Windowed]], hook: Hook = no_hook) -> list[np.ndarray]:
-        """(num_chunks, 3, dimension) embeddings of each file's local speakers (NaN where inactive)."""
+        """(num_chunks, columns, dimension) embeddings of each file's segmentation columns (local speakers or
+        their runs; NaN where inactive)."""
         path = self.embedding_path
         return [embed_segmented(path, self.embedder, audio.waveform, segmentations, self.exclude_overlap,
                                 self.config.embedding_batch_size, hook=hook)
@@ -188,7 +193,8 @@ class Pipeline:
         if self.embedding_path is EmbeddingPath.SIDE_BY_SIDE_CPU:
             segmentations, embeddings = segment_and_embed(
                 self.segmenter, self.embedder, audio.waveform, self.exclude_overlap,
-                workers=torch.get_num_threads(), hook=hook)
+                workers=torch.get_num_threads(), hook=hook,
+                columns=split_runs if self.config.cluster_runs else None)
             hook("segmentation", segmentations)
             return segmentations, embeddings
         audio = self.on_device(audio)

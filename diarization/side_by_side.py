@@ -11,7 +11,7 @@ neither frame maps nor idle cores pile up on long files. Results equal the seque
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
@@ -20,6 +20,7 @@ import torch
 
 from .embedding import SpeakerEmbedding
 from .progress import Hook
+from .runs import pad_columns
 from .segmentation import Segmenter
 from .shared_trunk import DEFAULT_TILE_SECONDS, POOL_GROUP, pool_chunks, tile_frames, trunk_grid, trunk_masks
 from .windows import Windowed
@@ -47,14 +48,20 @@ def segment_and_embed(
     workers: int = 2,
     tile_seconds: float = DEFAULT_TILE_SECONDS,
     hook: Hook | None = None,
+    columns: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[Windowed, np.ndarray]:
-    """(segmentation, embeddings) of one (1, num_samples) file, both models running at once on CPU threads."""
+    """(segmentation, embeddings) of one (1, num_samples) file, both models running at once on CPU threads.
+
+    ``columns`` turns chunks' (n, frames, local speakers) activities into the columns that are embedded
+    (e.g. ``diarization.runs.split_runs``; each chunk's columns must depend on that chunk alone); the
+    segmentation returned has those columns too."""
+    columns = columns or (lambda data: data)
     window = segmenter.chunks_window
     waveform = torch.as_tensor(waveform, dtype=torch.float32)
     num_chunks = segmenter.num_chunks(waveform.shape[-1])
     grid = trunk_grid(embedder, window, num_chunks, tile_seconds)
     scores = np.zeros((num_chunks, segmenter.num_frames, segmenter.num_speakers), dtype=np.float32)
-    embeddings = np.full((num_chunks, segmenter.num_speakers, embedder.dimension), np.nan, np.float32)
+    pooled_groups: list[np.ndarray] = []  # (n, columns of the group, dimension), in chunk order
 
     def segment(first: int, last: int) -> None:
         scores[first:last] = segmenter.infer_range(waveform, first, last)
@@ -85,12 +92,15 @@ def segment_and_embed(
             ready = grid.chunks_ending_by(grid.tile_bounds(max(tiles))[1])
             for first in range(pooled, ready, POOL_GROUP):
                 last = min(ready, first + POOL_GROUP)
-                masks = trunk_masks(embedder, Windowed(scores[first:last], window), exclude_overlap)
-                embeddings[first:last] = pool_chunks(embedder, grid, tiles, masks, first)
+                group = Windowed(columns(scores[first:last]), window)
+                masks = trunk_masks(embedder, group, exclude_overlap)
+                pooled_groups.append(pool_chunks(embedder, grid, tiles, masks, first))
             pooled = ready
             keep = grid.tile_of_chunk(pooled) if pooled < num_chunks else max(tiles) + 1
             for index in [k for k in tiles if k < keep]:
                 del tiles[index]
             if hook is not None:
                 hook("embeddings", None, total=num_chunks, completed=pooled)
-    return Windowed(scores, window), embeddings
+    segmentation = columns(scores)  # as wide as its widest group: every chunk was pooled in one
+    embeddings = np.concatenate(pad_columns(pooled_groups, axis=1, fill=np.nan))
+    return Windowed(segmentation, window), embeddings

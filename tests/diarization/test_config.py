@@ -22,13 +22,17 @@ def community1_dir(tmp_path_factory, models_dir: Path) -> Path:
 
 def test_default_set(models_dir: Path) -> None:
     config = engine_config(models_dir)
-    assert (config.mode, config.step, config.shared_trunk, config.share_sinc) == ("fast", 2.5, True, True)
+    assert (config.mode, config.step, config.shared_trunk, config.share_sinc, config.cluster_runs) == \
+        ("fast", 2.5, True, True, True)
     assert config.clustering.method == "AgglomerativeClustering" and config.clustering.plda is None
-    assert dict(config.clustering.params) == DEFAULT_AGGLOMERATIVE
+    # runs are assigned to their closest centroid (two runs of one chunk may well be the same person)
+    assert dict(config.clustering.params) == {**DEFAULT_AGGLOMERATIVE, "constrained_assignment": False}
     assert config.exclude_overlap and config.min_duration_off == 0.0 and config.sample_rate == 16000
     assert (config.segmentation_batch_size, config.embedding_batch_size, config.device) == (32, 32, None)
     exact = engine_config(models_dir, mode="exact")
-    assert (exact.step, exact.shared_trunk, exact.share_sinc) == (MODES["exact"].step, False, False)
+    assert (exact.step, exact.shared_trunk, exact.share_sinc, exact.cluster_runs) == \
+        (MODES["exact"].step, False, False, False)
+    assert dict(exact.clustering.params) == DEFAULT_AGGLOMERATIVE
 
 
 def test_community1_folder(community1_dir: Path) -> None:
