@@ -135,7 +135,7 @@ def run_command(args: argparse.Namespace) -> int:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
     else:  # a local Ray started here: its workers must import this code even when it is not installed
         export_code_path()
-        ray.init(num_cpus=args.num_cpus, num_gpus=args.num_gpus, include_dashboard=False,
+        ray.init(address="local", num_cpus=args.num_cpus, num_gpus=args.num_gpus, include_dashboard=False,
                  logging_level=logging.WARNING, log_to_driver=False)
     try:
         report = run_job(options)

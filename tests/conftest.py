@@ -92,13 +92,14 @@ def s3_bucket(s3_options: dict[str, Any]) -> str:
 
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[dict[str, Any]]:
-    """One local Ray for the session (2 CPUs, like CI), with its job server for ``ray job submit``."""
+    """One local Ray for the session (2 CPUs, like CI), with its job server for ``ray job submit``; always a
+    new one (``address="local"``), never a cluster the user already runs on this machine."""
     import ray
 
     from jobs.cli import export_code_path
 
     export_code_path()  # the workers import this checkout, installed or not
-    context = ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=_free_port(),
+    context = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=_free_port(),
                        logging_level="WARNING", log_to_driver=False)
     yield {"resources": ray.cluster_resources(), "dashboard": f"http://{context.dashboard_url}"}
     ray.shutdown()
