@@ -48,13 +48,15 @@ AudioInput = Union[str, os.PathLike, bytes, bytearray, IO[bytes], Mapping[str, A
 
 @dataclass
 class Audio:
-    """A decoded mono waveform ready for the models."""
+    """A decoded waveform ready for the models: mono, or one row per channel of a call diarized channel by
+    channel (``diarization.channels``)."""
 
-    waveform: torch.Tensor  # (1, num_samples) float32
+    waveform: torch.Tensor  # (1, num_samples) float32; (num_channels, num_samples) for a split call
     sample_rate: int
     uri: str
     source_sample_rate: int
     source_channels: int
+    channel_mode: str = "mix"  # "mix" (channels averaged), "channel" (one picked) or "split"
 
     @property
     def num_samples(self) -> int:
@@ -93,17 +95,20 @@ def load_audio(
     channel: int | None = None,
     storage_options: Mapping[str, Any] | None = None,
     workers: int | None = None,
+    keep_channels: bool = False,
 ) -> Audio:
     """Decode ``source`` into a mono ``Audio`` at ``sample_rate``.
 
     ``channel`` selects one channel instead of averaging them all (e.g. one party of a stereo call).
     ``max_duration`` (seconds) raises ``AudioTooLongError`` before decoding a longer file.
     ``workers`` threads (default: torch's intra-op thread count, which follows ``OMP_NUM_THREADS``)
-    decode long local files in ranges at once; the result is the same.
+    decode long local files in ranges at once; the result is the same. ``keep_channels`` returns every
+    channel as its own row instead of their average.
     """
     if isinstance(source, Audio):
         return source if source.sample_rate == sample_rate else _from_array(
-            source.waveform.numpy(), source.sample_rate, source.uri, sample_rate, max_duration, channel)
+            source.waveform.numpy(), source.sample_rate, source.uri, sample_rate, max_duration, channel,
+            keep_channels)
     name = describe(source)
     uri = uri_of(source)
     if isinstance(source, Mapping):
@@ -111,34 +116,38 @@ def load_audio(
             raise InvalidAudioError(name, "an in-memory input needs 'waveform' and 'sample_rate'")
         waveform = source["waveform"]
         data = waveform.detach().cpu().numpy() if isinstance(waveform, torch.Tensor) else np.asarray(waveform)
-        return _from_array(data, source["sample_rate"], uri, sample_rate, max_duration, channel)
+        return _from_array(data, source["sample_rate"], uri, sample_rate, max_duration, channel, keep_channels)
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise AudioDecodeError(name, "empty input (0 bytes)")
-        return _decode(io.BytesIO(source), name, uri, sample_rate, max_duration, channel)
+        return _decode(io.BytesIO(source), name, uri, sample_rate, max_duration, channel, keep_channels)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         with _open(path, storage_options) as stream:
             local = local_path(path)
             if local is not None:
                 decoded = decode_in_ranges(local, sample_rate, channel, max_duration,
-                                           torch.get_num_threads() if workers is None else workers)
+                                           torch.get_num_threads() if workers is None else workers,
+                                           keep_channels=keep_channels)
                 if decoded is not None:
                     return decoded
-            return _decode(stream, name, uri, sample_rate, max_duration, channel)
-    return _decode(source, name, uri, sample_rate, max_duration, channel)
+            return _decode(stream, name, uri, sample_rate, max_duration, channel, keep_channels)
+    return _decode(source, name, uri, sample_rate, max_duration, channel, keep_channels)
 
 
 def decode_in_ranges(path: str, rate: int, channel: int | None, max_duration: float | None, workers: int,
-                     min_range_seconds: float = MIN_RANGE_SECONDS) -> Audio | None:
+                     min_range_seconds: float = MIN_RANGE_SECONDS, keep_channels: bool = False) -> Audio | None:
     """The local file ``path`` decoded by ``workers`` threads (``parallel_decode``) and resampled to
     ``rate``: the block decoder's waveform, or None where the block decoder must do it. Files above
     ``rate`` (a buffer larger than the output) and mono files below it (their time goes to the resampler,
-    which cannot be split exactly) are left to it, as are files longer than ``max_duration``."""
+    which cannot be split exactly) are left to it, as are files longer than ``max_duration`` and files whose
+    several channels are to be kept apart."""
     if workers < 2:
         return None
     file = ranged_file(path, min_range_seconds)
     if file is None or file.sample_rate > rate or (file.sample_rate < rate and file.channels == 1):
+        return None
+    if keep_channels and file.channels > 1:
         return None
     if max_duration is not None and file.seconds > max_duration:
         return None
@@ -147,7 +156,8 @@ def decode_in_ranges(path: str, rate: int, channel: int | None, max_duration: fl
         return None
     if file.sample_rate != rate:
         samples = _resample_in_blocks(samples, file.sample_rate, file.channels, rate)
-    return Audio(torch.from_numpy(samples)[None], rate, uri_of(path), file.sample_rate, file.channels)
+    return Audio(torch.from_numpy(samples)[None], rate, uri_of(path), file.sample_rate, file.channels,
+                 _mode_of(channel, False))
 
 
 def _block_frames(source_rate: int, channels: int) -> int:
@@ -155,8 +165,8 @@ def _block_frames(source_rate: int, channels: int) -> int:
     return max(1, min(int(BLOCK_SECONDS * source_rate), BLOCK_SAMPLES // channels))
 
 
-def _resampler(source_rate: int, rate: int) -> soxr.ResampleStream:
-    return soxr.ResampleStream(source_rate, rate, 1, dtype="float32", quality="HQ")
+def _resampler(source_rate: int, rate: int, channels: int = 1) -> soxr.ResampleStream:
+    return soxr.ResampleStream(source_rate, rate, channels, dtype="float32", quality="HQ")
 
 
 def _resample_in_blocks(mono: np.ndarray, source_rate: int, channels: int, rate: int) -> np.ndarray:
@@ -300,8 +310,9 @@ def _check_duration(name: str, num_frames: int, rate: int, max_duration: float |
             name, f"{num_frames / rate / 3600:.2f} h is longer than the {max_duration / 3600:.2f} h limit")
 
 
-def _mono_block(block: np.ndarray, name: str, channel: int | None) -> np.ndarray:
-    """One block (frames, channels) as mono float32, after checking its values are usable."""
+def _mono_block(block: np.ndarray, name: str, channel: int | None, keep_channels: bool = False) -> np.ndarray:
+    """One block (frames, channels) as mono float32 (or float32 (frames, channels) with ``keep_channels``),
+    after checking its values are usable."""
     if block.ndim == 1:
         block = block[:, None]
     if channel is not None:
@@ -311,12 +322,14 @@ def _mono_block(block: np.ndarray, name: str, channel: int | None) -> np.ndarray
     problem = sample_problem(block)
     if problem is not None:
         raise InvalidAudioError(name, problem)
+    if keep_channels:
+        return np.ascontiguousarray(block, dtype=np.float32)
     mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
     return mono.astype(np.float32, copy=False)
 
 
 def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float | None,
-            channel: int | None) -> Audio:
+            channel: int | None, keep_channels: bool = False) -> Audio:
     stream = _Reader(raw)
     try:
         sound = sf.SoundFile(stream)
@@ -335,7 +348,8 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
             raise InvalidAudioError(name, "audio has no samples")
         if 0 < frames < 2**62:
             _check_duration(name, frames, source_rate, max_duration)
-        resampler = _resampler(source_rate, rate) if source_rate != rate else None
+        rows = sound.channels if keep_channels else 1
+        resampler = _resampler(source_rate, rate, rows) if source_rate != rate else None
         pieces: list[np.ndarray] = []
         decoded = 0
         block_frames = _block_frames(source_rate, sound.channels)
@@ -346,7 +360,7 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
                     break
                 decoded += len(block)
                 _check_duration(name, decoded, source_rate, max_duration)
-                mono = _mono_block(block, name, channel)
+                mono = _mono_block(block, name, channel, keep_channels)
                 pieces.append(resampler.resample_chunk(mono) if resampler else mono)
         except sf.LibsndfileError as error:
             stream.raise_io_error(name)
@@ -358,16 +372,23 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
             raise AudioDecodeError(name, f"corrupt or truncated audio ({error})") from error
         stream.raise_io_error(name)  # a read that failed midway looks like a short file to libsndfile
         if resampler is not None:
-            pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+            pieces.append(resampler.resample_chunk(np.zeros((0, rows) if keep_channels else 0, np.float32), last=True))
         channels = sound.channels
     if decoded == 0:
         raise InvalidAudioError(name, "audio has no samples")
     waveform = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-    return Audio(torch.from_numpy(np.ascontiguousarray(waveform))[None], rate, uri, source_rate, channels)
+    rows_first = waveform.T if keep_channels else waveform[None]
+    return Audio(torch.from_numpy(np.ascontiguousarray(rows_first)), rate, uri, source_rate, channels,
+                 _mode_of(channel, keep_channels))
+
+
+def _mode_of(channel: int | None, keep_channels: bool) -> str:
+    """What the decoded rows are: every channel ("split"), the picked one ("channel") or the average."""
+    return "split" if keep_channels else "mix" if channel is None else "channel"
 
 
 def _from_array(data: np.ndarray, source_rate: Any, uri: str, rate: int, max_duration: float | None,
-                channel: int | None) -> Audio:
+                channel: int | None, keep_channels: bool = False) -> Audio:
     name = uri
     source_rate = _check_rate(name, source_rate)
     if data.ndim == 1:
@@ -387,8 +408,10 @@ def _from_array(data: np.ndarray, source_rate: Any, uri: str, rate: int, max_dur
         else:
             raise InvalidAudioError(name, f"unsupported sample type {data.dtype}")
     _check_duration(name, data.shape[1], source_rate, max_duration)
-    mono = _mono_block(np.asarray(data, dtype=np.float32).T, name, channel)
+    mono = _mono_block(np.asarray(data, dtype=np.float32).T, name, channel, keep_channels)
     if source_rate != rate:
         mono = soxr.resample(mono, source_rate, rate, quality="HQ").astype(np.float32, copy=False)
-    return Audio(torch.from_numpy(np.ascontiguousarray(mono))[None], rate, uri, source_rate, data.shape[0])
+    rows_first = mono.T if keep_channels else mono[None]
+    return Audio(torch.from_numpy(np.ascontiguousarray(rows_first)), rate, uri, source_rate, data.shape[0],
+                 _mode_of(channel, keep_channels))
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .channels import ChannelMode, CrosstalkSettings
 from .embedding import embedding_facts
 from .models.pyannet import segmentation_settings
 from .pretrained import ModelSet, resolve_model_set
@@ -89,9 +90,12 @@ class EngineConfig:
     segmentation_batch_size: int = DEFAULT_BATCH_SIZE
     embedding_batch_size: int = DEFAULT_BATCH_SIZE
     device: str | None = None  # a torch device; None: CUDA when available, else CPU
+    channel_mode: str = ChannelMode.AUTO.value  # how a file's channels are used (diarization.channels)
+    crosstalk: CrosstalkSettings = CrosstalkSettings()  # a split call's own speech per channel
 
     def __post_init__(self) -> None:
         mode_named(self.mode)
+        ChannelMode.named(self.channel_mode)
         if not self.step > 0:
             raise ValueError(f"step must be a positive number of seconds, got {self.step!r}")
         for name in ("segmentation_batch_size", "embedding_batch_size"):

@@ -16,6 +16,7 @@ from .reconstruction import diarize_from_clusters
 from .result import DiarizationResult
 from .result_builder import build_result, empty_result
 from .segmentation import speaker_count
+from .split_calls import ChannelSegmentation, cluster_channels
 from .windows import SlidingWindow, Windowed
 
 
@@ -49,9 +50,15 @@ class Finisher:
         count = speaker_count(segmentations, self.frames)
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedding_dimension)
-        hard_clusters, _, centroids = self.clustering.cluster(
-            embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
-            max_clusters=max_speakers)
+        if isinstance(segmentations, ChannelSegmentation):  # a split call: clustered channel by channel
+            hard_clusters, centroids, owners = cluster_channels(
+                self.clustering, embeddings, segmentations, num_speakers=num_speakers,
+                min_speakers=min_speakers, max_speakers=max_speakers)
+        else:
+            hard_clusters, _, centroids = self.clustering.cluster(
+                embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
+                max_clusters=max_speakers)
+            owners = None
         turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,
                                                  min_duration_off=self.min_duration_off)
-        return build_result(uri, duration, turns, exclusive, centroids)
+        return build_result(uri, duration, turns, exclusive, centroids, owners)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .audio import Audio, AudioInput, load_audio
+from .channels import ChannelMode
 from .clustering import Clustering, resolve_num_speakers
 from .config import EngineConfig, engine_config
 from .embedding import load_embedding_model
@@ -39,7 +40,20 @@ from .runs import split_runs
 from .segmentation import Segmenter
 from .shared_trunk import supports_shared_trunk
 from .side_by_side import segment_and_embed
+from .split_calls import arrange_channels, channel_columns, embed_channels, is_split
 from .windows import Windowed
+
+
+def load_call(source: AudioInput, config: EngineConfig, channel: int | None = None,
+              max_duration: float | None = None, storage_options: dict | None = None,
+              channels: str | None = None) -> Audio:
+    """``source`` decoded for the models of ``config`` (no network needed): its channels averaged, the one
+    picked by ``channel``, or, as ``channels`` (default ``config.channel_mode``) says, one row per channel."""
+    mode = ChannelMode.named(channels or config.channel_mode)
+    keep = channel is None and mode is not ChannelMode.MIX
+    audio = load_audio(source, config.sample_rate, max_duration=max_duration, channel=channel,
+                       storage_options=storage_options, keep_channels=keep)
+    return arrange_channels(audio, mode, config.crosstalk) if keep else audio
 
 
 def default_device() -> torch.device:
@@ -131,10 +145,11 @@ class Pipeline:
     # -- stages -----------------------------------------------------------------------------------------
 
     def load(self, source: AudioInput, channel: int | None = None, max_duration: float | None = None,
-             storage_options: dict | None = None) -> Audio:
-        """Decode ``source`` to mono at the models' rate (CPU)."""
-        return load_audio(source, self.sample_rate, max_duration=max_duration, channel=channel,
-                          storage_options=storage_options)
+             storage_options: dict | None = None, channels: str | None = None) -> Audio:
+        """Decode ``source`` at the models' rate (CPU): mono, or one row per channel when its channels are
+        diarized apart (``channels``: mix, split or auto; default the config's; ``channel`` picks one)."""
+        return load_call(source, self.config, channel=channel, max_duration=max_duration,
+                         storage_options=storage_options, channels=channels)
 
     def on_device(self, audio: Audio) -> Audio:
         """``audio`` with its waveform on the models' GPU (one copy for both models), as is on CPU."""
@@ -146,22 +161,29 @@ class Pipeline:
     def segment_many(self, audios: Sequence[Audio], hook: Hook = no_hook) -> list[Windowed]:
         """Binarized local segmentation (num_chunks, num_frames, 3) of each file, chunks batched across files;
         with ``cluster_runs``, one column per run of a local speaker (num_chunks, num_frames, runs)."""
-        segmentations = self.segmenter.segment_many([audio.waveform for audio in audios], hook=hook)
-        return [self._columns(segmentation) for segmentation in segmentations]
+        rows = [row[None] for audio in audios for row in audio.waveform]  # a split call: one per channel
+        segmentations = iter(self.segmenter.segment_many(rows, hook=hook))
+        out = []
+        for audio in audios:
+            mine = [next(segmentations) for _ in range(audio.waveform.shape[0])]
+            out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.crosstalk)
+                       if is_split(audio) else Windowed(self._columns(mine[0].data), mine[0].window))
+        return out
 
-    def _columns(self, segmentation: Windowed) -> Windowed:
+    def _columns(self, binarized: np.ndarray) -> np.ndarray:
         """What clustering sees of a segmentation: its local speakers, or their runs."""
-        if not self.config.cluster_runs:
-            return segmentation
-        return Windowed(split_runs(segmentation.data), segmentation.window)
+        return split_runs(binarized) if self.config.cluster_runs else binarized
 
     def embed_many(self, items: Sequence[tuple[Audio, Windowed]], hook: Hook = no_hook) -> list[np.ndarray]:
         """(num_chunks, columns, dimension) embeddings of each file's segmentation columns (local speakers or
         their runs; NaN where inactive)."""
         path = self.embedding_path
-        return [embed_segmented(path, self.embedder, audio.waveform, segmentations, self.exclude_overlap,
-                                self.config.embedding_batch_size, hook=hook)
-                for audio, segmentations in items]
+
+        def embed(waveform: torch.Tensor, segmentations: Windowed) -> np.ndarray:
+            return embed_segmented(path, self.embedder, waveform, segmentations, self.exclude_overlap,
+                                   self.config.embedding_batch_size, hook=hook)
+        return [embed_channels(audio, segmentations, embed, self.config.facts.embedding_dimension)
+                if is_split(audio) else embed(audio.waveform, segmentations) for audio, segmentations in items]
 
     def needs_embeddings(self, segmentations: Windowed) -> bool:
         """False when nobody speaks: the embedding stage can be skipped."""
@@ -176,11 +198,11 @@ class Pipeline:
 
     def __call__(self, audio: AudioInput, num_speakers: int | None = None, min_speakers: int | None = None,
                  max_speakers: int | None = None, hook: Hook | None = None, channel: int | None = None,
-                 ) -> DiarizationResult:
+                 channels: str | None = None) -> DiarizationResult:
         """Diarize one file: a path, URL, bytes or ``{"waveform": (channel, time), "sample_rate": int}``."""
         hook = hook or no_hook
         resolve_num_speakers(num_speakers, min_speakers, max_speakers)  # bad bounds fail before decoding
-        audio = self.load(audio, channel=channel)
+        audio = self.load(audio, channel=channel, channels=channels)
         segmentations, embeddings = self._segment_and_embed(audio, hook)
         hook("embeddings", embeddings)
         result = self.finish(audio.uri, audio.duration, segmentations, embeddings,
@@ -190,7 +212,7 @@ class Pipeline:
 
     def _segment_and_embed(self, audio: Audio, hook: Hook) -> tuple[Windowed, np.ndarray | None]:
         """Segmentation and embeddings of one file, on the current embedding path (None: nobody speaks)."""
-        if self.embedding_path is EmbeddingPath.SIDE_BY_SIDE_CPU:
+        if self.embedding_path is EmbeddingPath.SIDE_BY_SIDE_CPU and not is_split(audio):
             segmentations, embeddings = segment_and_embed(
                 self.segmenter, self.embedder, audio.waveform, self.exclude_overlap,
                 workers=torch.get_num_threads(), hook=hook,

@@ -59,6 +59,7 @@ class DiarizationResult:
     exclusive_speaker_diarization: Diarization
     speaker_embeddings: np.ndarray  # (num_speakers, dimension), rows in ``speaker_diarization.labels()`` order
     duration: float = 0.0
+    speaker_channels: dict[str, int] = field(default_factory=dict)  # a split call's speaker -> channel
 
     @property
     def uri(self) -> str:
@@ -77,11 +78,13 @@ class DiarizationResult:
         Path(path).write_text(self.to_rttm(exclusive), encoding="utf-8")
 
     def records(self, exclusive: bool = False, file: str | None = None) -> list[dict]:
-        """Plain rows ``{file, speaker, start, end, duration}`` for tables and Parquet."""
+        """Plain rows ``{file, speaker, channel, start, end, duration}`` for tables and Parquet (``channel``:
+        the speaker's channel in a split call, else None)."""
         annotation = self.exclusive_speaker_diarization if exclusive else self.speaker_diarization
         name = self.uri if file is None else file
         return [
-            {"file": name, "speaker": speaker, "start": turn.start, "end": turn.end, "duration": turn.duration}
+            {"file": name, "speaker": speaker, "channel": self.speaker_channels.get(speaker), "start": turn.start,
+             "end": turn.end, "duration": turn.duration}
             for turn, speaker in annotation
         ]
 

@@ -1,0 +1,156 @@
+"""Calls recorded one party per channel: which channels to diarize, and each channel's own speech.
+
+A contact-center recorder writes the agent on one channel and the customer on the other, each channel
+also carrying a quieter, slightly late copy of the other party (line echo, crosstalk). ``ChannelMode``
+says how a file's channels are used: ``mix`` averages them (a meeting recorded in stereo), ``split``
+diarizes each channel on its own (its speakers labelled with the channel) and ``auto`` splits a file when
+its channels carry different talkers: in most speech frames one channel is far louder than the other.
+
+Within a split call, a stretch of a channel counts as that channel's own speech when it stands above the
+channel's noise floor and is not a much quieter copy of the other channel (``own_speech``); a run of a
+local speaker found by the segmentation model with too little own speech under it is crosstalk, line
+noise or a tone, and is dropped before it is embedded (``keep_own_runs``). Steady tones (DTMF key presses,
+ring-back, synthetic hold music) are never own speech (``tonal_frames``). All of it is arrays in, arrays out.
+
+    levels = frame_levels(waveform)          # (channels, frames) dB every 10 ms
+    own = own_speech(waveform, settings)     # (channels, frames) bool
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+
+from .windows import SlidingWindow
+
+HOP_SECONDS = 0.010  # the level frames: 25 ms windows every 10 ms
+WINDOW_SECONDS = 0.025
+
+
+class ChannelMode(str, enum.Enum):
+    """How the channels of a file are diarized."""
+
+    MIX = "mix"  # channels averaged, diarized as one signal
+    SPLIT = "split"  # each channel diarized on its own; speakers labelled with their channel
+    AUTO = "auto"  # split when the channels carry different talkers, else mix
+
+    @classmethod
+    def named(cls, value: str | ChannelMode) -> ChannelMode:
+        """The mode called ``value``; ValueError naming the choices for anything else."""
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(mode.value for mode in cls)
+            raise ValueError(f"channel mode must be one of {choices}, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class CrosstalkSettings:
+    """What counts as a channel's own speech, and when ``auto`` splits a file."""
+
+    floor_percentile: float = 10.0  # a channel's noise floor: this percentile of its frame levels (dB)
+    above_floor_db: float = 10.0  # own speech stands this far above the channel's floor
+    leak_margin_db: float = 15.0  # ... and is no more than this much below the loudest other channel
+    min_own_seconds: float = 0.2  # a local speaker's run with less own speech under it is dropped
+    tone_share: float = 0.9  # a frame whose spectrum holds this share of its energy in a few peaks is a tone
+    split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...
+    split_share: float = 0.6  # ... in this share of the frames where any channel speaks
+    min_lead_share: float = 0.05  # ... and every channel leads in at least this share of them (two talkers)
+
+
+def frame_levels(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(channels, num_samples) -> (channels, frames) mean power in dB of 25 ms windows every 10 ms."""
+    hop, width = round(HOP_SECONDS * sample_rate), round(WINDOW_SECONDS * sample_rate)
+    x = np.asarray(waveform, dtype=np.float64)
+    num_frames = 1 + max(0, (x.shape[-1] - width) // hop)
+    cumulative = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x * x, axis=-1)], axis=-1)
+    starts = hop * np.arange(num_frames)
+    ends = np.minimum(starts + width, x.shape[-1])
+    power = (cumulative[:, ends] - cumulative[:, starts]) / np.maximum(ends - starts, 1)
+    return 10.0 * np.log10(power + 1e-12)
+
+
+def noise_floors(levels: np.ndarray, settings: CrosstalkSettings) -> np.ndarray:
+    """(channels,) the noise floor of each channel, in dB."""
+    return np.percentile(levels, settings.floor_percentile, axis=-1)
+
+
+def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings, peaks: int = 4,
+                 block_frames: int = 4096) -> np.ndarray:
+    """(channels, frames) True where a frame's energy sits in at most ``peaks`` narrow spectral peaks (a
+    DTMF pair, a ring-back tone, a chord of sines), as speech never does. 50 ms Hann windows every 10 ms,
+    computed ``block_frames`` at a time (bounded memory on long files)."""
+    hop, width = round(HOP_SECONDS * sample_rate), 2 * round(WINDOW_SECONDS * sample_rate)
+    x = np.asarray(waveform, dtype=np.float32)
+    num_frames = 1 + max(0, (x.shape[-1] - round(WINDOW_SECONDS * sample_rate)) // hop)
+    padded = np.pad(x, ((0, 0), (0, width)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)[:, ::hop][:, :num_frames]
+    taper = np.hanning(width).astype(np.float32)
+    tonal = np.zeros((x.shape[0], num_frames), dtype=bool)
+    for first in range(0, num_frames, block_frames):
+        spectrum = np.abs(np.fft.rfft(windows[:, first:first + block_frames] * taper, axis=-1)) ** 2
+        # the energy around each bin: a peak with its two neighbours (a Hann window's main lobe)
+        around = spectrum + np.roll(spectrum, 1, axis=-1) + np.roll(spectrum, -1, axis=-1)
+        total = spectrum.sum(axis=-1) + 1e-20
+        tonal[:, first:first + block_frames] = _peak_energy(around, peaks) / total >= settings.tone_share
+    return tonal
+
+
+def _peak_energy(around: np.ndarray, peaks: int) -> np.ndarray:
+    """Energy in the ``peaks`` strongest non-adjacent main lobes of each frame's spectrum."""
+    work = around.copy()
+    energy = np.zeros(work.shape[:-1])
+    rows = np.indices(work.shape[:-1])
+    for _ in range(peaks):
+        best = np.argmax(work, axis=-1)
+        energy += np.take_along_axis(work, best[..., None], axis=-1)[..., 0]
+        for offset in (-2, -1, 0, 1, 2):  # a lobe spans the peak bin and its neighbours
+            index = np.clip(best + offset, 0, work.shape[-1] - 1)
+            work[(*rows, index)] = 0.0
+    return energy
+
+
+def own_speech(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings) -> np.ndarray:
+    """(channels, num_samples) -> (channels, frames) True where a channel carries speech of its own: above
+    its noise floor, not a much quieter copy of another channel, not a tone."""
+    levels = frame_levels(waveform, sample_rate)
+    floors = noise_floors(levels, settings)
+    loud = levels > floors[:, None] + settings.above_floor_db
+    others = np.stack([np.max(np.delete(levels, c, axis=0), axis=0, initial=-np.inf)
+                       for c in range(levels.shape[0])])
+    not_leak = levels > others - settings.leak_margin_db
+    return loud & not_leak & ~tonal_frames(waveform, sample_rate, settings)
+
+
+def carries_different_talkers(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings) -> bool:
+    """Whether a (2+, num_samples) recording has one party per channel: in most frames where any channel
+    speaks, one channel is ``split_lead_db`` louder than all the others, and each channel leads at times."""
+    if waveform.shape[0] < 2:
+        return False
+    levels = frame_levels(waveform, sample_rate)
+    floors = noise_floors(levels, settings)
+    active = np.any(levels > floors[:, None] + settings.above_floor_db, axis=0)
+    if active.sum() * HOP_SECONDS < 1.0:  # under a second of speech: nothing to tell the channels apart
+        return False
+    ranked = np.sort(levels[:, active], axis=0)
+    leads = ranked[-1] - ranked[-2] > settings.split_lead_db
+    if leads.mean() < settings.split_share:
+        return False
+    leader = np.argmax(levels[:, active], axis=0)[leads]
+    shares = np.bincount(leader, minlength=levels.shape[0]) / max(1, leads.sum())
+    return bool(np.all(shares >= settings.min_lead_share))
+
+
+def keep_own_runs(binarized: np.ndarray, chunks: SlidingWindow, frames: SlidingWindow, own: np.ndarray,
+                  min_own_seconds: float) -> np.ndarray:
+    """(num_chunks, num_frames, columns) binarized activity of one channel with the columns that have less
+    than ``min_own_seconds`` of own speech (``own``: (level frames,) bool) under them set silent."""
+    num_chunks, num_frames, _ = binarized.shape
+    times = (chunks.start + chunks.step * np.arange(num_chunks)[:, None]
+             + frames.start + frames.step * np.arange(num_frames)[None, :] + 0.5 * frames.duration)
+    index = np.clip(np.floor(times / HOP_SECONDS).astype(np.int64), 0, len(own) - 1)
+    under = own[index][:, :, None] & (binarized > 0)  # (num_chunks, num_frames, columns)
+    keep = under.sum(axis=1) * frames.step >= min_own_seconds  # (num_chunks, columns)
+    return np.where(keep[:, None, :], binarized, 0).astype(binarized.dtype)

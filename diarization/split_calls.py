@@ -1,0 +1,116 @@
+"""A call diarized channel by channel, through the engine's usual stages.
+
+Each channel is segmented on its own; its local speakers (or their runs) stay where the channel speaks for
+itself (``channels.keep_own_runs``) and all channels' columns sit side by side in one
+``ChannelSegmentation``, which knows each column's channel. Embeddings of a column come from its own
+channel's waveform, clustering runs within each channel (a supervisor on the agent's line is a third
+speaker, a one-talker channel is one speaker), and reconstruction then sees every channel at once, so
+the exclusive diarization has one speaker at a time across both channels.
+
+    audio = arrange_channels(decoded, ChannelMode.AUTO, settings)   # (channels, time) when split
+    segmentation = channel_columns(audio, per_channel, columns, frames, settings)
+    embeddings = embed_channels(audio, segmentation, embed)         # (chunks, columns, dimension)
+    hard, centroids, owners = cluster_channels(clustering, embeddings, segmentation)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .audio import Audio
+from .channels import ChannelMode, CrosstalkSettings, carries_different_talkers, keep_own_runs, own_speech
+from .clustering import Clustering
+from .windows import SlidingWindow, Windowed
+
+
+@dataclass
+class ChannelSegmentation(Windowed):
+    """Binarized segmentation columns of all channels of a split call, (num_chunks, num_frames, columns)."""
+
+    channels: np.ndarray  # (columns,) int: the channel each column was found on
+
+
+def is_split(audio: Audio) -> bool:
+    """Whether ``audio`` is a call to diarize channel by channel."""
+    return audio.channel_mode == ChannelMode.SPLIT.value and audio.waveform.shape[0] > 1
+
+
+def arrange_channels(audio: Audio, mode: ChannelMode, settings: CrosstalkSettings) -> Audio:
+    """``audio`` decoded with every channel kept, as the mode wants it: split (one row per channel) or
+    mixed (the channels' average, one row). ``auto`` splits when the channels carry different talkers."""
+    rows = audio.waveform.shape[0]
+    split = rows > 1 and (mode is ChannelMode.SPLIT or (
+        mode is ChannelMode.AUTO and carries_different_talkers(audio.waveform.numpy(), audio.sample_rate,
+                                                                settings)))
+    if split:
+        return dataclasses.replace(audio, channel_mode=ChannelMode.SPLIT.value)
+    mixed = audio.waveform if rows == 1 else audio.waveform.mean(dim=0, keepdim=True)
+    return dataclasses.replace(audio, waveform=mixed, channel_mode=ChannelMode.MIX.value)
+
+
+def channel_columns(audio: Audio, segmentations: Sequence[Windowed], columns: Callable[[np.ndarray], np.ndarray],
+                    frames: SlidingWindow, settings: CrosstalkSettings) -> ChannelSegmentation:
+    """One channel's binarized segmentation per row of ``audio`` -> their ``columns`` (local speakers or
+    runs) where each channel speaks for itself, side by side."""
+    own = own_speech(audio.waveform.numpy(), audio.sample_rate, settings)  # (channels, level frames)
+    kept, owners = [], []
+    for channel, segmentation in enumerate(segmentations):
+        data = keep_own_runs(columns(segmentation.data), segmentation.window, frames, own[channel],
+                             settings.min_own_seconds)
+        kept.append(data)
+        owners.append(np.full(data.shape[-1], channel, dtype=np.int64))
+    return ChannelSegmentation(np.concatenate(kept, axis=-1), segmentations[0].window, np.concatenate(owners))
+
+
+def embed_channels(audio: Audio, segmentation: ChannelSegmentation,
+                   embed: Callable[[torch.Tensor, Windowed], np.ndarray], dimension: int) -> np.ndarray:
+    """(num_chunks, columns, dimension) embeddings, each column's from its own channel (NaN: inactive)."""
+    num_chunks, _, num_columns = segmentation.data.shape
+    embeddings = np.full((num_chunks, num_columns, dimension), np.nan, dtype=np.float32)
+    for channel in np.unique(segmentation.channels):
+        mine = np.flatnonzero(segmentation.channels == channel)
+        data = segmentation.data[:, :, mine]
+        if data.sum() == 0:
+            continue
+        embeddings[:, mine] = embed(audio.waveform[channel:channel + 1], Windowed(data, segmentation.window))
+    return embeddings
+
+
+def channel_bounds(num_speakers: int | None, min_speakers: int | None, max_speakers: int | None,
+                   channels: int) -> tuple[int | None, int | None, int | None]:
+    """Per-channel speaker bounds from the file's: each talking channel has at least one speaker, so a
+    file of N speakers on K channels has at most N - K + 1 on any one (one each when N == K)."""
+    def share(total: int | None) -> int | None:
+        return None if total is None else max(1, total - channels + 1)
+    if num_speakers is not None and num_speakers <= channels:
+        return 1, None, None
+    return None, None if min_speakers is None else 1, share(num_speakers if num_speakers is not None
+                                                           else max_speakers)
+
+
+def cluster_channels(clustering: Clustering, embeddings: np.ndarray, segmentation: ChannelSegmentation,
+                     num_speakers: int | None = None, min_speakers: int | None = None,
+                     max_speakers: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Clustering within each channel: (hard (num_chunks, columns), -2 = none; centroids (K, dimension);
+    the channel of each of the K clusters), clusters numbered channel after channel."""
+    num_chunks, _, num_columns = segmentation.data.shape
+    hard = np.full((num_chunks, num_columns), -2, dtype=np.int64)
+    talking = [c for c in np.unique(segmentation.channels)
+               if segmentation.data[:, :, segmentation.channels == c].sum() > 0]
+    num, low, high = channel_bounds(num_speakers, min_speakers, max_speakers, len(talking))
+    centroids, owners = [], []
+    for channel in talking:
+        mine = np.flatnonzero(segmentation.channels == channel)
+        found, _, middles = clustering.cluster(
+            embeddings[:, mine], segmentation.data[:, :, mine], num_clusters=num,
+            min_clusters=1 if low is None else low, max_clusters=np.inf if high is None else high)
+        hard[:, mine] = np.where(found >= 0, found + len(owners), found)
+        centroids.append(middles)
+        owners.extend([int(channel)] * len(middles))
+    stacked = np.concatenate(centroids) if centroids else np.zeros((0, embeddings.shape[-1]), np.float32)
+    return hard, stacked, owners
