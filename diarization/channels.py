@@ -22,6 +22,7 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from .windows import SlidingWindow
 
@@ -54,7 +55,8 @@ class CrosstalkSettings:
     above_floor_db: float = 10.0  # own speech stands this far above the channel's floor
     leak_margin_db: float = 15.0  # ... and is no more than this much below the loudest other channel
     min_own_seconds: float = 0.2  # a local speaker's run with less own speech under it is dropped
-    tone_share: float = 0.9  # a frame whose spectrum holds this share of its energy in a few peaks is a tone
+    tone_share: float = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
+    tone_seconds: float = 0.05  # ... for this long is a tone
     split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...
     split_share: float = 0.6  # ... in this share of the frames where any channel speaks
     min_lead_share: float = 0.05  # ... and every channel leads in at least this share of them (two talkers)
@@ -77,7 +79,7 @@ def noise_floors(levels: np.ndarray, settings: CrosstalkSettings) -> np.ndarray:
     return np.percentile(levels, settings.floor_percentile, axis=-1)
 
 
-def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings, peaks: int = 4,
+def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings, peaks: int = 2,
                  block_frames: int = 4096) -> np.ndarray:
     """(channels, frames) True where a frame's energy sits in at most ``peaks`` narrow spectral peaks (a
     DTMF pair, a ring-back tone, a chord of sines), as speech never does. 50 ms Hann windows every 10 ms,
@@ -88,14 +90,24 @@ def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSett
     padded = np.pad(x, ((0, 0), (0, width)))
     windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)[:, ::hop][:, :num_frames]
     taper = np.hanning(width).astype(np.float32)
-    tonal = np.zeros((x.shape[0], num_frames), dtype=bool)
+    peaky = np.zeros((x.shape[0], num_frames), dtype=bool)
     for first in range(0, num_frames, block_frames):
         spectrum = np.abs(np.fft.rfft(windows[:, first:first + block_frames] * taper, axis=-1)) ** 2
         # the energy around each bin: a peak with its two neighbours (a Hann window's main lobe)
         around = spectrum + np.roll(spectrum, 1, axis=-1) + np.roll(spectrum, -1, axis=-1)
         total = spectrum.sum(axis=-1) + 1e-20
-        tonal[:, first:first + block_frames] = _peak_energy(around, peaks) / total >= settings.tone_share
-    return tonal
+        peaky[:, first:first + block_frames] = _peak_energy(around, peaks) / total >= settings.tone_share
+    return np.stack([_long_runs(row, round(settings.tone_seconds / HOP_SECONDS)) for row in peaky])
+
+
+def _long_runs(mask: np.ndarray, min_length: int) -> np.ndarray:
+    """``mask`` with its runs of True shorter than ``min_length`` frames cleared."""
+    runs, count = ndimage.label(mask)
+    if count == 0:
+        return mask
+    lengths = np.bincount(runs)
+    lengths[0] = 0
+    return lengths[runs] >= min_length
 
 
 def _peak_energy(around: np.ndarray, peaks: int) -> np.ndarray:

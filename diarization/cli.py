@@ -30,6 +30,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="exact: community-1's algorithm step by step; fast: chunks every 2.5 s and one "
                              "embedding pass over the audio (default: exact for a community-1 folder, fast for "
                              "our default set)")
+    parser.add_argument("--channels", choices=["auto", "mix", "split"],
+                        help="how a file's channels are diarized: split = each channel on its own, one party "
+                             "per channel (speakers CH0_..., CH1_...); mix = channels averaged; auto = split when "
+                             "the channels carry different talkers, else mix (default: auto)")
 
 
 def _file_command(args: argparse.Namespace) -> int:
@@ -39,7 +43,8 @@ def _file_command(args: argparse.Namespace) -> int:
     pipeline = Pipeline.from_pretrained(args.models, device=args.device, mode=args.mode)
     with progress_hook(enabled=sys.stderr.isatty() and not args.quiet) as hook:
         result = pipeline(args.audio, num_speakers=args.num_speakers, min_speakers=args.min_speakers,
-                          max_speakers=args.max_speakers, channel=args.channel, hook=hook)
+                          max_speakers=args.max_speakers, channel=args.channel, channels=args.channels,
+                          hook=hook)
     rttm = result.to_rttm(exclusive=args.exclusive)
     if args.rttm:
         Path(args.rttm).write_text(rttm, encoding="utf-8")

@@ -106,7 +106,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
 
     return JobOptions(
         manifest=args.manifest, output=args.output, run_date=args.run_date, run_id=args.run_id,
-        models=args.models, mode=args.mode, device=args.device, storage_options=args.storage_options,
+        models=args.models, mode=args.mode, channels=args.channels, device=args.device, storage_options=args.storage_options,
         manifest_format=args.manifest_format, resume=args.resume, shard_size=args.shard_size,
         batch_files=args.batch_files, segmentation_actors=args.segmentation_actors or args.actors,
         embedding_actors=args.embedding_actors or args.actors, gpus_per_actor=args.gpus_per_actor,

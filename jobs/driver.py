@@ -74,7 +74,7 @@ class Job:
         self.store = Store(options.output, self.run_date, options.storage_options)
         self.plan: Plan = plan_resources(ray.cluster_resources(), options)
         self.spec = EngineSpec.resolve(options.models, options.mode, self.plan.segmentation_batch_size,
-                                       self.plan.embedding_batch_size)
+                                       self.plan.embedding_batch_size, options.channels)
         self.stats = RunStats(options.max_crashed_files)
         self.run_context = RunContext(self.spec, self.run_id, options, self.plan, self.stats)
         self.actors = Actors(self.spec, self.plan, options.max_restarts, options.max_task_retries,

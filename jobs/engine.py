@@ -29,20 +29,22 @@ class EngineSpec:
     segmentation_batch_size: int | None = None
     embedding_batch_size: int | None = None
     mode: str | None = None
+    channels: str | None = None  # the channel mode of files whose manifest row names none (default: auto)
 
     @classmethod
     def resolve(cls, models: str | None, mode: str | None = None, segmentation_batch_size: int | None = None,
-                embedding_batch_size: int | None = None) -> EngineSpec:
+                embedding_batch_size: int | None = None, channels: str | None = None) -> EngineSpec:
         """The spec of the models found from ``models`` here (on the driver)."""
-        spec = cls(models, "", "", segmentation_batch_size, embedding_batch_size, mode)
+        spec = cls(models, "", "", segmentation_batch_size, embedding_batch_size, mode, channels)
         config = spec.config_here()
         return dataclasses.replace(spec, fingerprint=fingerprint(config),
                                    versions_json=json.dumps(model_versions(config), sort_keys=True))
 
     def config_here(self) -> EngineConfig:
         """The configuration of this spec's models as this node finds them."""
-        return engine_config(self.models, mode=self.mode, segmentation_batch_size=self.segmentation_batch_size,
-                             embedding_batch_size=self.embedding_batch_size)
+        config = engine_config(self.models, mode=self.mode, segmentation_batch_size=self.segmentation_batch_size,
+                               embedding_batch_size=self.embedding_batch_size)
+        return config if self.channels is None else dataclasses.replace(config, channel_mode=self.channels)
 
 
 @cache

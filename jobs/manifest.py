@@ -10,6 +10,9 @@ One row per audio file. Columns (case-insensitive; others are ignored):
     positive integers, optional.
 ``channel``
     0-based channel to diarize instead of the channel average (e.g. one side of a stereo call).
+``channels``
+    ``mix``, ``split`` or ``auto``: how this file's channels are diarized (``diarization.channels``);
+    default: the job's ``--channels``.
 
 Rows are read in record batches, so a ten-million-row manifest streams in bounded memory. A bad row
 (no path, a bad value, an id seen before, a path outside the input root) becomes a :class:`BadRow`,
@@ -35,6 +38,7 @@ from typing import Any
 
 import fsspec
 
+from diarization.channels import ChannelMode
 from diarization.locations import local_path
 
 from .keys import HashSet64, id_hashes
@@ -64,6 +68,7 @@ class FileTask:
     min_speakers: int | None = None
     max_speakers: int | None = None
     channel: int | None = None
+    channels: str | None = None  # channel mode: mix, split or auto (None: the job's)
 
 
 @dataclass(frozen=True)
@@ -197,7 +202,7 @@ class Manifest:
             if "path" not in names:
                 raise ManifestError(f"{self.source}: no 'path' column (columns: {list(names)})")
             wanted = [names[c] for c in ("path", "id", "num_speakers", "min_speakers", "max_speakers",
-                                          "channel") if c in names]
+                                          "channel", "channels") if c in names]
             for batch in parquet.iter_batches(batch_size=self.batch_rows, columns=wanted):
                 yield [{key.lower(): value for key, value in record.items()} for record in batch.to_pylist()]
 
@@ -238,13 +243,16 @@ def parse_row(raw: Any, row: int, base: str = "", input_root: InputRoot | None =
         values = {name: _count(record.get(name), name, minimum=1)
                   for name in ("num_speakers", "min_speakers", "max_speakers")}
         channel = _count(record.get("channel"), "channel", minimum=0)
+        channels = _text(record.get("channels")) or None
+        if channels is not None:
+            channels = ChannelMode.named(channels.lower()).value
     except (ValueError, TypeError) as error:
         return BadRow(row, file_id, path, BAD_VALUE, f"manifest row {row}: {error}")
     low, high = values["min_speakers"], values["max_speakers"]
     if low is not None and high is not None and low > high:
         return BadRow(row, file_id, path, BAD_VALUE,
                       f"manifest row {row}: min_speakers ({low}) is larger than max_speakers ({high})")
-    return FileTask(row, file_id, path, channel=channel, **values)
+    return FileTask(row, file_id, path, channel=channel, channels=channels, **values)
 
 
 def resolve_path(path: str, base: str) -> str:

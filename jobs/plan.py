@@ -30,6 +30,7 @@ class JobOptions:
     run_id: str | None = None  # default: a new time-based id; letters, digits, '.', '_', '-'
     models: str | None = None
     mode: str | None = None  # "exact" or "fast" (default: the model set's)
+    channels: str | None = None  # mix, split or auto: how files' channels are diarized (default: auto)
     device: str | None = None  # "cuda" / "cpu"; default: cuda when the cluster has GPUs
     storage_options: dict[str, Any] = field(default_factory=dict)
     manifest_format: str | None = None

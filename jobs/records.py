@@ -25,6 +25,7 @@ class Loaded:
     duration: float = 0.0
     source_sample_rate: int | None = None
     source_channels: int | None = None
+    channel_mode: str | None = None  # how its channels were used: mix, split or channel (one picked)
     error_type: str | None = None
     message: str | None = None
     seconds: float = 0.0
@@ -103,5 +104,5 @@ def failure(spec: EngineSpec, run_id: str, item: FileTask | BadRow, error_type: 
 
 def segment_row(record: dict[str, Any], file_id: str, run_id: str) -> dict[str, Any]:
     """An engine record ``{file, speaker, start, end, duration}`` as a segments-table row."""
-    return {"file_id": file_id, "speaker": record["speaker"], "start": record["start"], "end": record["end"],
-            "duration": record["duration"], "run_id": run_id}
+    return {"file_id": file_id, "speaker": record["speaker"], "channel": record["channel"],
+            "start": record["start"], "end": record["end"], "duration": record["duration"], "run_id": run_id}

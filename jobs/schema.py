@@ -28,6 +28,7 @@ STATUS = pa.schema([
     pa.field("source_sample_rate", pa.int32()),
     pa.field("source_channels", pa.int32()),
     pa.field("channel", pa.int32()),  # requested channel, null = average of all channels
+    pa.field("channel_mode", pa.string()),  # how the channels were used: mix, split or channel (one picked)
     pa.field("manifest_row", pa.int64()),
     pa.field("fingerprint", pa.string(), nullable=False),
     pa.field("model_versions", pa.string()),  # JSON object of Pipeline.versions
@@ -38,6 +39,7 @@ STATUS = pa.schema([
 SEGMENTS = pa.schema([
     pa.field("file_id", pa.string(), nullable=False),
     pa.field("speaker", pa.string(), nullable=False),
+    pa.field("channel", pa.int32()),  # the speaker's channel in a split call; null when channels were mixed
     pa.field("start", pa.float64(), nullable=False),
     pa.field("end", pa.float64(), nullable=False),
     pa.field("duration", pa.float64(), nullable=False),

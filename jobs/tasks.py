@@ -45,21 +45,22 @@ def with_read_retries(load: Callable[[], T], attempts: int = READ_ATTEMPTS,
 def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration: float | None
            ) -> tuple[Loaded, Any]:
     """Decode one file on a CPU worker: (small Loaded summary, Audio or None)."""
-    from diarization.audio import load_audio
     from diarization.errors import AudioError
+    from diarization.pipeline import load_call
 
-    rate = worker_config(spec).sample_rate  # once per worker process, not timed
+    config = worker_config(spec)  # once per worker process, not timed
     start = time.perf_counter()
     try:
-        audio = with_read_retries(lambda: load_audio(task.path, rate, channel=task.channel, max_duration=max_duration,
-                                                     storage_options=storage_options or None))
+        audio = with_read_retries(lambda: load_call(task.path, config, channel=task.channel,
+                                                    max_duration=max_duration, channels=task.channels,
+                                                    storage_options=storage_options or None))
     except AudioError as error:
         return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start), None
     except Exception as error:  # noqa: BLE001 - any other decoding failure is this file's error
         return Loaded(False, error_type="load_error", message=f"{task.path}: {type(error).__name__}: {error}",
                       seconds=time.perf_counter() - start), None
     return Loaded(True, audio.duration, audio.source_sample_rate, audio.source_channels,
-                  seconds=time.perf_counter() - start), audio
+                  channel_mode=audio.channel_mode, seconds=time.perf_counter() - start), audio
 
 
 @ray.remote
@@ -84,7 +85,7 @@ def finish(spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded, second
     status = status_row(spec, run_id, task, status=OK, duration=loaded.duration,
                         num_speakers=len({r["speaker"] for r in segments}), num_segments=len(segments),
                         processing_time=sum(seconds.values()), source_sample_rate=loaded.source_sample_rate,
-                        source_channels=loaded.source_channels)
+                        source_channels=loaded.source_channels, channel_mode=loaded.channel_mode)
     return FileResult(status, segments, exclusive, embeddings_rows, seconds)
 
 

@@ -1,0 +1,89 @@
+"""Stereo calls through the pipeline: split by channel, labelled by channel, exclusive across channels."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from diarization.config import engine_config
+from diarization.pipeline import Pipeline
+from diarization.split_calls import channel_bounds
+
+
+@pytest.fixture(scope="module")
+def pipeline(models_dir: Path) -> Pipeline:
+    return Pipeline(dataclasses.replace(engine_config(models_dir), device="cpu"))
+
+
+@pytest.fixture(scope="module")
+def calls_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "dev-calls"
+
+
+def reference_roles(path: Path) -> set[str]:
+    return {line.split()[7].split("_")[0] for line in path.read_text().splitlines() if line.strip()}
+
+
+@pytest.mark.parametrize("speakers, expected", [
+    ((None, None, None), (None, None, None)),
+    ((2, None, None), (1, None, None)),  # two parties on two channels: one each
+    ((3, None, None), (None, None, 2)),  # three: at most two on either channel
+    ((None, 2, 4), (None, 1, 3)),
+    ((None, None, 2), (None, None, 1)),
+])
+def test_channel_bounds(speakers: tuple, expected: tuple) -> None:
+    assert channel_bounds(*speakers, channels=2) == expected
+
+
+def test_stereo_call_is_split_by_channel(pipeline: Pipeline, calls_dir: Path) -> None:
+    """auto splits a stereo call: agent and customer on their own channels, no extra speaker, exclusive
+    diarization without overlap across the channels, a supervisor on the agent's line a third speaker."""
+    result = pipeline(calls_dir / "stereo" / "devcall_12.wav")
+    assert result.speaker_channels == {"CH0_SPEAKER_00": 0, "CH0_SPEAKER_01": 0, "CH1_SPEAKER_00": 1}
+    assert result.speaker_diarization.labels() == sorted(result.speaker_channels)
+    assert reference_roles(calls_dir / "stereo" / "devcall_12.rttm") == {"agent", "customer", "supervisor"}
+    turns = sorted(result.exclusive_speaker_diarization, key=lambda track: track[0].start)
+    assert all(a.end <= b.start + 1e-6 for (a, _), (b, _) in zip(turns, turns[1:]))
+    rows = result.records()
+    assert {row["channel"] for row in rows} == {0, 1}
+    assert all(row["speaker"].startswith(f"CH{row['channel']}_") for row in rows)
+
+
+def test_two_party_call_with_known_count(pipeline: Pipeline, calls_dir: Path) -> None:
+    result = pipeline(calls_dir / "stereo" / "devcall_02.wav", num_speakers=2)
+    assert result.speaker_diarization.labels() == ["CH0_SPEAKER_00", "CH1_SPEAKER_00"]
+
+
+def test_mix_mode_is_the_channel_average(pipeline: Pipeline, calls_dir: Path) -> None:
+    path = calls_dir / "stereo" / "devcall_02.wav"
+    audio = pipeline.load(path, channels="mix")
+    assert audio.channel_mode == "mix" and audio.waveform.shape[0] == 1
+    mixed = pipeline(path, channels="mix")
+    assert mixed.speaker_channels == {}
+    assert all(label.startswith("SPEAKER_") for label in mixed.speaker_diarization.labels())
+    assert {row["channel"] for row in mixed.records()} == {None}
+
+
+def test_auto_mixes_mono_and_copied_channels(pipeline: Pipeline, calls_dir: Path, tmp_path: Path) -> None:
+    mono = calls_dir / "mono" / "devcall_02.wav"
+    assert pipeline.load(mono).channel_mode == "mix"
+    data, rate = sf.read(mono, dtype="float32")
+    copied = tmp_path / "copied.wav"
+    sf.write(copied, np.stack([data, data], axis=1), rate, subtype="PCM_16")
+    audio = pipeline.load(copied)
+    assert audio.channel_mode == "mix" and audio.source_channels == 2
+    assert pipeline.load(copied, channels="split").channel_mode == "split"
+    assert pipeline.load(copied, channel=1).channel_mode == "channel"
+    with pytest.raises(ValueError, match="channel mode"):
+        pipeline.load(copied, channels="both")
+
+
+def test_split_waveform_input(pipeline: Pipeline, calls_dir: Path) -> None:
+    """An in-memory (channel, time) stereo waveform is split like the file."""
+    data, rate = sf.read(calls_dir / "stereo" / "devcall_02.wav", dtype="float32")
+    audio = pipeline.load({"waveform": data.T, "sample_rate": rate})
+    assert audio.channel_mode == "split" and audio.waveform.shape[0] == 2
