@@ -3,7 +3,7 @@
 DER is pyannote.metrics' ``DiarizationErrorRate(collar=0.0, skip_overlap=False)`` with the UEM where the
 set gives one, as ../shared/tools/der.py scores it.
 
-usage: python benchmarks/der.py [--dev ../shared/data/dev] [--models DIR] [--out RTTM_DIR] [--exclusive]
+usage: python3 -m benchmarks.der [--dev ../shared/data/dev] [--models DIR] [--out RTTM_DIR] [--exclusive]
     [--mode fast|exact] [--step SECONDS] [--offset SECONDS]
 
 ``--offset`` prepends that much silence to every file and shifts the output back before scoring: the

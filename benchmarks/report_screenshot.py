@@ -8,7 +8,7 @@ on a local Ray, writes ``python -m jobs report OUT --html report.html``, and ren
 job and reports on an existing output instead. Needs Chromium (``apt-get install chromium``); the tests
 do not.
 
-    python3 benchmarks/report_screenshot.py [--files 8] [--output DIR] [--folder /tmp/report-shot]
+    python3 -m benchmarks.report_screenshot [--files 8] [--output DIR] [--folder /tmp/report-shot]
 """
 
 from __future__ import annotations

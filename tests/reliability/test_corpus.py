@@ -158,7 +158,7 @@ def test_s3_store_failing_or_unreachable_is_a_read_error(s3_bucket: str, s3_opti
     from diarization.errors import AudioReadError
 
     from .corpus import encode
-    from .s3proxy import Faults, FaultyProxy
+    from benchmarks.s3proxy import Faults, FaultyProxy
 
     fsspec.filesystem("s3", **s3_options).pipe(f"{s3_bucket}/calls/a.wav", encode(np.zeros(8000, np.float32), 8000))
     quick = {"config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}

@@ -1,4 +1,5 @@
-"""Dev-set DER for ``benchmarks/compare.py --der``, scored as benchmarks/der.py and shared/tools/der.py do.
+"""Dev-set DER for ``python3 -m benchmarks.compare --der``, scored as benchmarks.der and shared/tools/der.py do
+it.
 
 pyannote.metrics ``DiarizationErrorRate(collar=0.0, skip_overlap=False)``, UEM where the set gives one,
 references and UEMs read with ``benchmarks.der``'s ``load_rttm`` / ``load_uem``. A hypothesis folder holds
@@ -53,7 +54,7 @@ class DevSet:
 
 
 def load_dev(dev: Path) -> DevSet:
-    """Every ``*.rttm`` / ``*.uem`` / ``*.wav`` under ``dev`` (as benchmarks/der.py collects them)."""
+    """Every ``*.rttm`` / ``*.uem`` / ``*.wav`` under ``dev`` (as benchmarks.der collects them)."""
     refs: dict[str, Annotation] = {}
     uems: dict[str, Timeline] = {}
     for path in sorted(dev.rglob("*.rttm")):
