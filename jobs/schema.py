@@ -19,7 +19,7 @@ STATUS = pa.schema([
     pa.field("file_id", pa.string(), nullable=False),
     pa.field("path", pa.string(), nullable=False),
     pa.field("status", pa.string(), nullable=False),  # "ok" or "error"
-    pa.field("error_type", pa.string()),  # null when ok; see jobs/__init__.py for the list
+    pa.field("error_type", pa.string()),  # null when ok; one of jobs.error_types.ERROR_TYPES
     pa.field("error_message", pa.string()),
     pa.field("duration", pa.float64()),  # seconds of audio (after decoding); null when not decoded
     pa.field("num_speakers", pa.int32()),  # speakers found; null on error
