@@ -30,13 +30,13 @@ import soundfile as sf
 import soxr
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
 
 from benchmarks.compare.inputs import RATE, write_tiled
+from benchmarks.paths import DEV
 from diarization import Pipeline
 from diarization.result import Diarization
 
-DEFAULT_DEV = REPO.parent / "shared" / "data" / "dev" / "libri_conversations"
+DEFAULT_DEV = DEV / "libri_conversations"
 
 
 def speech_pool(dev: Path, rate: int = RATE) -> np.ndarray:

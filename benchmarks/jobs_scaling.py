@@ -24,8 +24,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import SHARED
+
 SOURCES = sorted((SHARED / "data" / "dev" / "libri_conversations").glob("*.wav"))
 
 

@@ -32,8 +32,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import REPO, SHARED
+
 SPEECH_SOURCES = ["libri_conversations/dev_2spk_00.wav", "libri_conversations/dev_3spk_09.wav",
                   "pyannote_sample/sample.wav"]
 

@@ -21,9 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
-DEV = SHARED / "data" / "dev"
+from benchmarks.paths import DEV, REPO, SHARED
+
 RUN_DATE = "2026-11-25"
 
 

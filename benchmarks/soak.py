@@ -35,8 +35,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import REPO, SHARED
+
 SOURCES = ("pyannote_sample/sample.wav", "libri_conversations/dev_2spk_00.wav", "ami_debug_train/trn00.wav",
            "libri_conversations/dev_3spk_08.wav", "espeak_conversation/espeak_conv01.wav",
            "stereo_overlap/stereo_diarization_mono.wav")

@@ -57,8 +57,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from benchmarks.compare.inputs import DEFAULT_SIZES, DEV, REPO, SHARED, SIZES, build_inputs, make_community1
+from benchmarks.compare.inputs import DEFAULT_SIZES, SIZES, build_inputs, make_community1
 from benchmarks.compare.tables import Run, System, keep_best, print_headline, print_input_table
+from benchmarks.paths import DEV, REPO, SHARED
 
 CHILD = "benchmarks.compare.child"  # run as a module from the repository root, by each system's python
 REFERENCES = ("reference", "reference-default")  # slow: only on --reference-sizes
@@ -147,7 +148,8 @@ def run_der(
     warmup: Path,
 ) -> dict[str, Any]:
     """Dev-set DER of ``names`` (one process each over all dev files) and of recorded community-1 RTTMs."""
-    from benchmarks.compare.der import agreement, load_dev, recorded_community1, score_folder
+    from benchmarks.compare.der import agreement, recorded_community1, score_folder
+    from benchmarks.devset import load_dev
 
     dev = load_dev(DEV)
     wavs = [dev.wavs[uri] for uri in dev.scored]

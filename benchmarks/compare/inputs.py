@@ -16,7 +16,6 @@ meaningless (random embedding weights).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -26,9 +25,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
-DEV = SHARED / "data" / "dev"
+from benchmarks.paths import DEV, SHARED
+
 RATE = 16000
 TEL_RATE = 8000
 POOL_ORDER = (
