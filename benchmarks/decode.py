@@ -1,7 +1,7 @@
 """Decoding a long file: one thread (the block decoder) against ranges decoded by several threads.
 
-Builds ``--minutes`` of the dev pool (``benchmarks.compare.inputs.speech_pool``) in four encodings that archives
-hold: 16 kHz PCM16 WAV, 16 kHz FLAC, 8 kHz stereo PCM16 WAV (one party per channel) and 8 kHz mono
+Builds ``--minutes`` of the dev pool (``benchmarks.compare.inputs.speech_pool``) in four encodings that
+archives hold: 16 kHz PCM16 WAV, 16 kHz FLAC, 8 kHz stereo PCM16 WAV (one party per channel) and 8 kHz mono
 mu-law WAV. Each is decoded by ``diarization.load_audio`` with ``workers=1`` and with ``--workers``
 (default: torch's thread count), alternately, ``--repeat`` times; prints the best time of each, their
 ratio, and whether the two waveforms are identical (they must be). Mono files below 16 kHz stay with the

@@ -45,7 +45,6 @@ FORMATS = ("csv", "tsv", "jsonl", "parquet", "glob")
 BATCH_ROWS = 16_384
 
 
-
 class ManifestError(ValueError):
     """The manifest as a whole cannot be used (unreadable, unknown format, no ``path`` column)."""
 

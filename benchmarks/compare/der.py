@@ -1,5 +1,5 @@
-"""Dev-set DER for ``python3 -m benchmarks.compare --der``, scored as benchmarks.der and shared/tools/der.py do
-it.
+"""Dev-set DER for ``python3 -m benchmarks.compare --der``, scored as benchmarks.der and shared/tools/der.py
+score it.
 
 pyannote.metrics ``DiarizationErrorRate(collar=0.0, skip_overlap=False)``, UEM where the set gives one,
 the dev set as ``benchmarks.devset`` reads it. A hypothesis folder holds one ``<stem>.rttm`` per audio file
