@@ -33,7 +33,7 @@ OUTSIDE_ROOT = "outside_input_root"
 # error_type -> when a file ends with it (the README's table says the same in more words)
 ERROR_TYPES: dict[str, str] = {
     NOT_FOUND: "the file or object is missing or forbidden",
-    READ_ERROR: "the store failed while reading (tried 3 times)",
+    READ_ERROR: "the store could not be reached or failed while reading (tried 3 times)",
     DECODE_ERROR: "not audio in a format we read, truncated or corrupt",
     INVALID_AUDIO: "decoded, but unusable (no samples or channels, NaN/Inf, absurd sample rate)",
     TOO_LONG: "longer than --max-duration (known from the header)",
