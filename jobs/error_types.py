@@ -17,6 +17,7 @@ from diarization.errors import (
 
 NOT_FOUND = AudioNotFoundError.code
 READ_ERROR = AudioReadError.code
+NO_CREDENTIALS = "no_credentials"  # the code of AudioCredentialsError (S3 without credentials)
 DECODE_ERROR = AudioDecodeError.code
 INVALID_AUDIO = InvalidAudioError.code
 TOO_LONG = AudioTooLongError.code
@@ -34,6 +35,7 @@ OUTSIDE_ROOT = "outside_input_root"
 ERROR_TYPES: dict[str, str] = {
     NOT_FOUND: "the file or object is missing or forbidden",
     READ_ERROR: "the store could not be reached or failed while reading (tried 3 times)",
+    NO_CREDENTIALS: "S3 with no credentials anywhere (not retried)",
     DECODE_ERROR: "not audio in a format we read, truncated or corrupt",
     INVALID_AUDIO: "decoded, but unusable (no samples or channels, NaN/Inf, absurd sample rate)",
     TOO_LONG: "longer than --max-duration (known from the header)",
