@@ -1,8 +1,9 @@
 """The values of the status table's ``error_type`` column: each defined here once, with what it means.
 
 The five input errors are the engine's own (``diarization.errors``: the ``code`` of each ``AudioError``
-subclass); the others are the job's. Every module that writes an error row takes its value from here,
-and ``tests/jobs/test_schema_docs.py`` checks the README's table of error types against ``ERROR_TYPES``.
+subclass); the others are the job's. Every module that writes an error row takes its value from here
+(``tests/jobs/test_schema_docs.py`` finds any spelled out elsewhere in ``jobs/``) and checks the README's
+table of error types against ``ERROR_TYPES``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import diarization.errors
 from jobs.error_types import ERROR_TYPES
 from jobs.schema import SCHEMAS, TABLES
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+REPO = Path(__file__).resolve().parents[2]
+README = REPO / "README.md"
 
 
 def markdown_table(text: str, header: tuple[str, ...]) -> list[list[str]]:
@@ -74,3 +76,27 @@ def test_the_parsers_see_a_drift() -> None:
     assert documented_error_types(dropped) != list(ERROR_TYPES)
     extra = re.sub(r"(\| `embeddings` \| [^|]+ \| )", r"\1gender, ", text, count=1)
     assert documented_columns(extra)["embeddings"] != [f.name for f in SCHEMAS["embeddings"]]
+
+
+def spelled_out_error_types(source: str) -> list[str]:
+    """Error types written as literals in ``source`` (an exact string, or an f-string ending in ``_error``)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in ERROR_TYPES:
+            found.append(f"line {node.lineno}: {node.value!r}")
+        elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[-1], ast.Constant) \
+                and str(node.values[-1].value).endswith("_error"):
+            found.append(f"line {node.lineno}: f-string ending in _error")
+    return found
+
+
+def test_the_job_takes_every_error_type_from_error_types() -> None:
+    """One definition: no other module of the job spells an error type out."""
+    spelled = {str(path.relative_to(REPO)): spelled_out_error_types(path.read_text(encoding="utf-8"))
+               for path in sorted((REPO / "jobs").glob("*.py")) if path.name != "error_types.py"}
+    assert {k: v for k, v in spelled.items() if v} == {}
+
+
+def test_the_literal_finder_sees_both_forms() -> None:
+    source = 'a = "load_error"\nb = f"{name}_error"\nc = "a load_error here"\n'
+    assert spelled_out_error_types(source) == ["line 1: 'load_error'", "line 2: f-string ending in _error"]
