@@ -31,8 +31,9 @@ named ``.tmp-*.partial`` and run reports live in ``OUTPUT/_runs/``, so readers n
 ``embeddings``: one row per speaker of each file.
     file_id string, speaker string, embedding list<float32> (the speaker's centroid), run_id string.
 
-Join the tables on ``(file_id, run_id)``. Error types: ``not_found``, ``read_error`` (storage failure,
-tried 3 times), ``decode_error``,
+Join the tables on ``(file_id, run_id)``. Error types: ``not_found``, ``read_error`` (storage failure or
+unreachable store, tried 3 times), ``no_credentials`` (S3 without credentials, not retried), ``decode_error``
+(also a WAV whose data ends before its header says: "truncated: header says N samples, file has M"),
 ``invalid_audio``, ``too_long`` (from the engine's ``AudioError``), ``load_error`` (anything else while
 decoding), ``segmentation_error``, ``embedding_error``, ``clustering_error``, ``worker_crashed`` (the
 file killed a model worker on every try), ``manifest_missing_path``, ``manifest_bad_value``,
