@@ -12,6 +12,7 @@ reported as such, not as a corrupt file; samples must pass ``samples.sample_prob
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from collections.abc import Mapping
@@ -98,7 +99,8 @@ def load_audio(
     storage_options: Mapping[str, Any] | None = None,
     workers: int | None = None,
 ) -> Audio:
-    """Decode ``source`` into a mono ``Audio`` at ``sample_rate``.
+    """Decode ``source`` into a mono ``Audio`` at ``sample_rate``. A mapping is an in-memory waveform
+    ``{"waveform", "sample_rate"[, "uri"]}`` or pyannote's file dict ``{"audio": path[, "uri", "channel"]}``.
 
     ``channel`` selects one channel instead of averaging them all (e.g. one party of a stereo call).
     ``max_duration`` (seconds) raises ``AudioTooLongError`` before decoding a longer file.
@@ -110,6 +112,10 @@ def load_audio(
             source.waveform.numpy(), source.sample_rate, source.uri, sample_rate, max_duration, channel)
     name = describe(source)
     uri = uri_of(source)
+    if isinstance(source, Mapping) and "waveform" not in source and "audio" in source:  # pyannote's file dict
+        audio = load_audio(source["audio"], sample_rate, max_duration, channel if channel is not None else source.get("channel"),
+                           storage_options, workers)
+        return dataclasses.replace(audio, uri=str(source["uri"])) if source.get("uri") else audio
     if isinstance(source, Mapping):
         if "waveform" not in source or "sample_rate" not in source:
             raise InvalidAudioError(name, "an in-memory input needs 'waveform' and 'sample_rate'")
