@@ -93,15 +93,15 @@ def stream_truncation(stream: IO[bytes]) -> str | None:
     """``truncation`` of the WAV in a seekable ``stream`` (from its current position, which is restored);
     None for anything else, and when the stream cannot tell its size or fails to read (the decoder then
     reports that failure)."""
-    try:
+    try:  # the size first: a stream that cannot seek (a pipe, an HTTP stream) is left untouched
         start = stream.tell()
+        end = stream.seek(0, 2)
+        stream.seek(start)
     except Exception:  # noqa: BLE001 - not seekable: nothing to compare with
         return None
     try:
         chunk = read_data_chunk(stream)
-        if chunk is None:
-            return None
-        return truncation(chunk, stream.seek(0, 2) - start)
+        return None if chunk is None else truncation(chunk, end - start)
     except Exception:  # noqa: BLE001 - a failing stream is the decoder's to report, typed
         return None
     finally:

@@ -100,3 +100,26 @@ def test_truncation_in_bytes_when_frames_are_not_fixed_size() -> None:
     assert truncation(chunk, 60 + 4096) is None
     assert truncation(chunk, 60 + 1000) == "truncated: header says 4096 bytes of audio data, file has 1000"
     assert truncation(DataChunk(44, 32000, 2), 44 + 31999) == "truncated: header says 16000 samples, file has 15999"
+
+
+class OneWay:
+    """A stream that reads forwards only (an HTTP stream, a pipe): tell works, seeking does not."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.position = data, 0
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        raise OSError("cannot seek")
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.data[self.position:] if size < 0 else self.data[self.position:self.position + size]
+        self.position += len(chunk)
+        return chunk
+
+
+def test_a_stream_that_cannot_seek_is_not_read() -> None:
+    stream = OneWay(_wav(np.zeros(RATE, np.float32), "PCM_16")[:-200])
+    assert stream_truncation(stream) is None and stream.position == 0  # left whole for the decoder
