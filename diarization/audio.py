@@ -7,7 +7,9 @@ count (blocks hold at most ``BLOCK_SAMPLES`` samples). Long local files at the m
 several channels are decoded by several threads at once (``parallel_decode``, at the file's own rate),
 then resampled here as the block decoder resamples. Every failure is a typed ``AudioError`` that names
 the source and the reason: an I/O error while reading (e.g. an object deleted after it was listed) is
-reported as such, not as a corrupt file; samples must pass ``samples.sample_problem``.
+reported as such, not as a corrupt file; samples must pass ``samples.sample_problem``. A WAV whose data
+ends before its header says is refused before decoding (``riff``); opening inputs is ``storage``'s, and
+libmpg123's stderr notes are filtered out around MP3 decoding (``quiet``).
 """
 
 from __future__ import annotations
