@@ -158,3 +158,15 @@ def test_real_output_scores_like_its_annotation(output, sample: Path) -> None:
         der = DiarizationErrorRate()(reference, diarization)
         assert der == pytest.approx(DiarizationErrorRate()(reference, diarization.to_annotation()))
         assert der < 0.2
+
+
+def test_without_pyannote_core_plain_calls_work_and_the_rest_says_what_to_install(
+        ours: Diarization, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyannote.core", None)  # as if it were not installed
+    assert ours.labels() and ours.label_duration("SPEAKER_00") == pytest.approx(3.4)
+    assert ours.rename_labels(generator="int").labels() == [0, 1, 2] and ours.for_json()["content"]
+    for call in (ours.to_annotation, ours.get_timeline, ours.support, lambda: ours.crop(None)):
+        with pytest.raises(ImportError, match="pip install pyannote.core"):
+            call()
