@@ -53,7 +53,11 @@ def _redirect() -> None:
     except OSError:  # no fd 2 at all: nothing to protect
         return
     _flush_python_stderr()
-    capture = tempfile.TemporaryFile()
+    try:
+        capture = tempfile.TemporaryFile()
+    except OSError:  # no writable temporary folder (disk full, read-only): let the chatter through
+        os.close(saved)
+        return
     os.dup2(capture.fileno(), STDERR)
     _saved, _capture = saved, capture
 

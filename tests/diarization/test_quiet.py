@@ -66,3 +66,13 @@ def test_a_broken_mp3_is_still_a_typed_error(tmp_path: Path, shared_dir: Path) -
     broken.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + os.urandom(2000))
     with pytest.raises(AudioDecodeError, match="noise.mp3"):
         load_audio(broken)
+
+
+def test_without_a_temporary_folder_decoding_still_works(shared_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_space)
+    assert load_audio(shared_dir / CHATTY).duration == pytest.approx(37.492)  # the notes show, nothing fails
