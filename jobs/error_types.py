@@ -1,6 +1,6 @@
 """The values of the status table's ``error_type`` column: each defined here once, with what it means.
 
-The five input errors are the engine's own (``diarization.errors``: the ``code`` of each ``AudioError``
+The six input errors are the engine's own (``diarization.errors``: the ``code`` of each ``AudioError``
 subclass); the others are the job's. Every module that writes an error row takes its value from here
 (``tests/jobs/test_schema_docs.py`` finds any spelled out elsewhere in ``jobs/``) and checks the README's
 table of error types against ``ERROR_TYPES``.
@@ -9,6 +9,7 @@ table of error types against ``ERROR_TYPES``.
 from __future__ import annotations
 
 from diarization.errors import (
+    AudioCredentialsError,
     AudioDecodeError,
     AudioNotFoundError,
     AudioReadError,
@@ -18,7 +19,7 @@ from diarization.errors import (
 
 NOT_FOUND = AudioNotFoundError.code
 READ_ERROR = AudioReadError.code
-NO_CREDENTIALS = "no_credentials"  # the code of AudioCredentialsError (S3 without credentials)
+NO_CREDENTIALS = AudioCredentialsError.code
 DECODE_ERROR = AudioDecodeError.code
 INVALID_AUDIO = InvalidAudioError.code
 TOO_LONG = AudioTooLongError.code
