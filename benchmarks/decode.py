@@ -1,19 +1,18 @@
 """Decoding a long file: one thread (the block decoder) against ranges decoded by several threads.
 
-Builds ``--minutes`` of the dev pool (``compare_inputs.speech_pool``) in four encodings that archives
-hold: 16 kHz PCM16 WAV, 16 kHz FLAC, 8 kHz stereo PCM16 WAV (one party per channel) and 8 kHz mono
+Builds ``--minutes`` of the dev pool (``benchmarks.compare.inputs.speech_pool``) in four encodings that
+archives hold: 16 kHz PCM16 WAV, 16 kHz FLAC, 8 kHz stereo PCM16 WAV (one party per channel) and 8 kHz mono
 mu-law WAV. Each is decoded by ``diarization.load_audio`` with ``workers=1`` and with ``--workers``
 (default: torch's thread count), alternately, ``--repeat`` times; prints the best time of each, their
 ratio, and whether the two waveforms are identical (they must be). Mono files below 16 kHz stay with the
 block decoder by design (their time is the resampler's), so that row shows the same path twice.
 
-    python3 benchmarks/decode.py [--minutes 60] [--repeat 5] [--workers N] [--folder DIR]
+    python3 -m benchmarks.decode [--minutes 60] [--repeat 5] [--workers N] [--folder DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,12 +22,8 @@ import soundfile as sf
 import soxr
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from benchmarks.compare_inputs import RATE, speech_pool  # noqa: E402
-from diarization import load_audio  # noqa: E402
+from benchmarks.compare.inputs import RATE, speech_pool
+from diarization import load_audio
 
 
 def write_inputs(folder: Path, minutes: float) -> dict[str, Path]:

@@ -1,9 +1,9 @@
 """Score the engine on the dev set: per-file and total DER and speaker-count errors.
 
 DER is pyannote.metrics' ``DiarizationErrorRate(collar=0.0, skip_overlap=False)`` with the UEM where the
-set gives one, as ../shared/tools/der.py scores it.
+set gives one (``benchmarks.devset``), as ../shared/tools/der.py scores it.
 
-usage: python benchmarks/der.py [--dev ../shared/data/dev] [--models DIR] [--out RTTM_DIR] [--exclusive]
+usage: python3 -m benchmarks.der [--dev ../shared/data/dev] [--models DIR] [--out RTTM_DIR] [--exclusive]
     [--mode fast|exact] [--step SECONDS] [--offset SECONDS]
 
 ``--offset`` prepends that much silence to every file and shifts the output back before scoring: the
@@ -23,33 +23,11 @@ from pathlib import Path
 
 warnings.filterwarnings("ignore")
 
-from pyannote.core import Annotation, Segment, Timeline  # noqa: E402
+from pyannote.core import Annotation, Segment  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
+from benchmarks.devset import DEV, load_dev  # noqa: E402
 from diarization.pipeline import Pipeline  # noqa: E402
-
-
-def load_rttm(path: Path) -> dict[str, Annotation]:
-    """uri -> Annotation from an RTTM file."""
-    out: dict[str, Annotation] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if not fields or fields[0] != "SPEAKER":
-            continue
-        annotation = out.setdefault(fields[1], Annotation(uri=fields[1]))
-        start, duration = float(fields[3]), float(fields[4])
-        annotation[Segment(start, start + duration), len(annotation)] = fields[7]
-    return out
-
-
-def load_uem(path: Path) -> dict[str, Timeline]:
-    """uri -> scored regions from a UEM file."""
-    out: dict[str, Timeline] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if len(fields) >= 4:
-            out.setdefault(fields[0], Timeline(uri=fields[0])).add(Segment(float(fields[2]), float(fields[3])))
-    return out
 
 
 def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
@@ -63,7 +41,7 @@ def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
+    parser.add_argument("--dev", default=str(DEV))
     parser.add_argument("--models", default=None)
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
     parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")
@@ -72,14 +50,8 @@ def main() -> int:
     parser.add_argument("--offset", type=float, default=0.0, help="seconds of silence put before each file")
     args = parser.parse_args()
 
-    dev = Path(args.dev)
-    refs: dict[str, Annotation] = {}
-    uems: dict[str, Timeline] = {}
-    for path in dev.rglob("*.rttm"):
-        refs.update(load_rttm(path))
-    for path in dev.rglob("*.uem"):
-        uems.update(load_uem(path))
-    wavs = {p.stem: p for p in dev.rglob("*.wav")}
+    dev = load_dev(Path(args.dev))
+    refs, uems, wavs = dev.refs, dev.uems, dev.wavs
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp())
     out.mkdir(parents=True, exist_ok=True)
 

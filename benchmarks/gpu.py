@@ -12,14 +12,13 @@ with a kernel running), peak GPU memory (``torch.cuda.max_memory_allocated``), t
 the GPU's output with the CPU's on the first ``--check-minutes`` minutes (share of speech frames whose
 speaker set differs after the best one-to-one mapping of labels).
 
-    python3 benchmarks/gpu.py [--minutes 60] [--models DIR] [--dev DIR] [--modes fast,exact]
+    python3 -m benchmarks.gpu [--minutes 60] [--models DIR] [--dev DIR] [--modes fast,exact]
         [--repeat 3] [--segmentation-batch 256] [--embedding-batch 64] [--check-minutes 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import threading
 import time
@@ -31,15 +30,13 @@ import soundfile as sf
 import soxr
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
-from benchmarks.compare_inputs import RATE, write_tiled  # noqa: E402
-from diarization import Pipeline  # noqa: E402
-from diarization.result import Diarization  # noqa: E402
+from benchmarks.compare.inputs import RATE, write_tiled
+from benchmarks.paths import DEV
+from diarization import Pipeline
+from diarization.result import Diarization
 
-DEFAULT_DEV = REPO.parent / "shared" / "data" / "dev" / "libri_conversations"
+DEFAULT_DEV = DEV / "libri_conversations"
 
 
 def speech_pool(dev: Path, rate: int = RATE) -> np.ndarray:

@@ -6,7 +6,7 @@ decoding and clustering tasks. Each configuration runs in a fresh process with i
 Printed: wall time, files/s and audio speed per configuration, and the 2-vs-1 throughput ratio,
 measured on the steady part of the job (after the actors have loaded their models) and on the wall time.
 
-    python3 benchmarks/jobs_scaling.py [--files 40] [--seconds 12] [--models ../shared/models]
+    python3 -m benchmarks.jobs_scaling [--files 40] [--seconds 12] [--models ../shared/models]
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import SHARED
+
 SOURCES = sorted((SHARED / "data" / "dev" / "libri_conversations").glob("*.wav"))
 
 
@@ -66,7 +66,6 @@ def child(workers: int, manifest: str, output: str, models: str) -> None:
     """One configuration: a local Ray of ``workers`` CPUs, ``workers`` actors per stage."""
     import ray
 
-    sys.path.insert(0, str(REPO))
     from jobs.cli import export_code_path
     from jobs.driver import run_job
     from jobs.plan import JobOptions
@@ -84,7 +83,7 @@ def run(workers: int, manifest: Path, folder: Path, models: str) -> dict:
     if len(cores) < workers:
         sys.exit(f"needs {workers} cores, this machine has {len(cores)}")
     result = subprocess.run(
-        [sys.executable, __file__, "--child", str(workers), "--manifest", str(manifest),
+        [sys.executable, "-m", "benchmarks.jobs_scaling", "--child", str(workers), "--manifest", str(manifest),
          "--output", str(folder / f"out-{workers}"), "--models", models],
         capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, cores), check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("REPORT ")]

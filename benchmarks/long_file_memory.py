@@ -8,7 +8,7 @@ time per stage and its peak resident memory (``resource.getrusage(RUSAGE_SELF).r
 ``/proc/self/statm`` sampled every 20 ms to tell which stage holds the peak). Printed:
 one row per duration, and the memory growth per hour of audio between the shortest and longest.
 
-    python3 benchmarks/long_file_memory.py [--minutes 10 60 120] [--models ../shared/models]
+    python3 -m benchmarks.long_file_memory [--minutes 10 60 120] [--models ../shared/models]
         [--threads 1] [--speech-every 60] [--keep DIR]
 
 The child sets ``OMP_WAIT_POLICY=PASSIVE`` unless the caller set it (torch's spinning OpenMP threads
@@ -32,8 +32,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import REPO, SHARED
+
 SPEECH_SOURCES = ["libri_conversations/dev_2spk_00.wav", "libri_conversations/dev_3spk_09.wav",
                   "pyannote_sample/sample.wav"]
 
@@ -85,7 +85,6 @@ def child(path: str, models: str, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    sys.path.insert(0, str(REPO))
     from diarization.pipeline import Pipeline
 
     start = time.perf_counter()
@@ -134,7 +133,7 @@ def measure(path: Path, models: str, threads: int = 1, timeout: float | None = N
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     start = time.perf_counter()
-    run = subprocess.run([sys.executable, "-W", "ignore", __file__, "--child", str(path), "--models", models,
+    run = subprocess.run([sys.executable, "-W", "ignore", "-m", "benchmarks.long_file_memory", "--child", str(path), "--models", models,
                           "--threads", str(threads)], capture_output=True, text=True, env=env, timeout=timeout,
                          cwd=REPO, check=False)
     if run.returncode:

@@ -19,7 +19,6 @@ Our ``exact`` mode on the default set is meant to give the same speaker turns as
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +26,6 @@ import torch
 import yaml
 from pyannote.audio import Model
 from pyannote.audio.pipelines import SpeakerDiarization
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 from diarization.models.campplus import load_campplus  # (imports torch only)
 

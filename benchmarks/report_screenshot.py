@@ -8,7 +8,7 @@ on a local Ray, writes ``python -m jobs report OUT --html report.html``, and ren
 job and reports on an existing output instead. Needs Chromium (``apt-get install chromium``); the tests
 do not.
 
-    python3 benchmarks/report_screenshot.py [--files 8] [--output DIR] [--folder /tmp/report-shot]
+    python3 -m benchmarks.report_screenshot [--files 8] [--output DIR] [--folder /tmp/report-shot]
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
-DEV = SHARED / "data" / "dev"
+from benchmarks.paths import DEV, REPO, SHARED
+
 RUN_DATE = "2026-11-25"
 
 

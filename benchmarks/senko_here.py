@@ -4,7 +4,7 @@ that one step replaced by an equivalent Kaldi fbank in torch (our diarization.fe
 options: 80 bins, 25/10 ms, povey, dither 0, per-segment mean removal). Everything else is senko's.
 Run with senko's environment (../shared/tools/scorecard.sh builds it in /tmp/senko-venv):
 
-    /tmp/senko-venv/bin/python benchmarks/senko_here.py AUDIO [RTTM_OUT]
+    /tmp/senko-venv/bin/python -m benchmarks.senko_here AUDIO [RTTM_OUT]
 
 Prints the diarization time (model load excluded) and writes RTTM like ../shared/tools/senko-file.py.
 """
@@ -15,13 +15,11 @@ import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import soundfile as sf
+import torch
 
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-
-import senko  # noqa: E402
-from diarization.features import CAMPPLUS_FBANK, Fbank  # noqa: E402
+import senko
+from diarization.features import CAMPPLUS_FBANK, Fbank
 
 _fbank = Fbank(CAMPPLUS_FBANK.__class__(**{**CAMPPLUS_FBANK.__dict__, "subtract_mean": False}))
 

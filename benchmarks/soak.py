@@ -1,7 +1,7 @@
 """Soak: round after round of real jobs with faults injected, checking that no file is lost or duplicated.
 
 Everything is real: a local Ray (2 CPUs), a moto S3 server on 127.0.0.1 behind the fault-injecting proxy
-of tests/reliability/s3proxy.py (500/503 answers, connection resets before and after the server did the
+of benchmarks/s3proxy.py (500/503 answers, connection resets before and after the server did the
 work, slow answers), the models and short speech excerpts of the dev set, stored in S3. Each round adds
 new files to the manifest of the current partition (or starts a new partition every few rounds), runs
 the job through the faulty S3 while model actors and CPU task workers are killed with SIGKILL mid-work
@@ -12,7 +12,7 @@ run of the same audio: every file exactly once and the same segments and embeddi
 Per round: files in the manifest, new files, faults injected (S3 faults, processes killed), runs needed,
 lost (must be 0), duplicated (must be 0), differing results (must be 0), wall time, driver RSS.
 
-    python3 benchmarks/soak.py [--minutes 8] [--new-files 8] [--seed 1]
+    python3 -m benchmarks.soak [--minutes 8] [--new-files 8] [--seed 1]
 """
 
 from __future__ import annotations
@@ -35,9 +35,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import REPO, SHARED
+
 SOURCES = ("pyannote_sample/sample.wav", "libri_conversations/dev_2spk_00.wav", "ami_debug_train/trn00.wav",
            "libri_conversations/dev_3spk_08.wav", "espeak_conversation/espeak_conv01.wav",
            "stereo_overlap/stereo_diarization_mono.wav")
@@ -88,7 +87,7 @@ class Killer:
     """Kills (SIGKILL) one model actor inside a call and one CPU task worker inside a task per run."""
 
     def __init__(self, run_id: str, rng: random.Random) -> None:
-        from tests.reliability.jobcheck import ray_workers
+        from benchmarks.jobcheck import ray_workers
 
         self.ray_workers = ray_workers
         self.run_id = run_id
@@ -164,8 +163,8 @@ def main() -> None:
     from jobs.driver import run_job
     from jobs.manifest import write_manifest
     from jobs.plan import JobOptions
-    from tests.reliability.jobcheck import differing, outputs, tally
-    from tests.reliability.s3proxy import Faults, FaultyProxy
+    from benchmarks.jobcheck import differing, outputs, tally
+    from benchmarks.s3proxy import Faults, FaultyProxy
 
     rng = random.Random(args.seed)
     work = Path(args.workdir or f"/tmp/soak-{os.getpid()}")

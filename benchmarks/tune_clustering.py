@@ -22,13 +22,13 @@ warnings.filterwarnings("ignore")
 from pyannote.core import Annotation, Segment  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
-from benchmarks.der import load_rttm, load_uem  # noqa: E402
+from benchmarks.devset import DEV, load_dev  # noqa: E402
 from diarization.pipeline import Pipeline  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
+    parser.add_argument("--dev", default=str(DEV))
     parser.add_argument("--models", default=None)
     parser.add_argument("--mode", default=None)
     parser.add_argument("--step", type=float, default=None, help="segmentation step (s), overrides the mode's")
@@ -36,13 +36,8 @@ def main() -> int:
     parser.add_argument("--min-cluster-sizes", default="12")
     args = parser.parse_args()
 
-    dev = Path(args.dev)
-    refs, uems = {}, {}
-    for path in dev.rglob("*.rttm"):
-        refs.update(load_rttm(path))
-    for path in dev.rglob("*.uem"):
-        uems.update(load_uem(path))
-    wavs = {p.stem: p for p in dev.rglob("*.wav")}
+    dev = load_dev(Path(args.dev))
+    refs, uems, wavs = dev.refs, dev.uems, dev.wavs
     pipeline = Pipeline.from_pretrained(args.models, mode=args.mode, step=args.step)
     print(f"models {pipeline.models.name}, mode {pipeline.mode}, step {pipeline.segmenter.step} s")
     cache = {}

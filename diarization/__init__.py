@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # bump on any change that alters outputs: it is part of ``Pipeline.fingerprint`` (the resume key)
 __version__ = "0.4.0"
 
-__all__ = ["DiarizationResult", "Pipeline", "__version__", "load_audio"]
+__all__ = ["DiarizationResult", "Pipeline", "__version__", "assign_speakers", "load_audio"]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,6 +27,10 @@ def __getattr__(name: str) -> Any:
         from .result import DiarizationResult
 
         return DiarizationResult
+    if name == "assign_speakers":
+        from .transcript import assign_speakers
+
+        return assign_speakers
     if name == "load_audio":
         from .audio import load_audio
 

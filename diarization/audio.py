@@ -7,15 +7,18 @@ count (blocks hold at most ``BLOCK_SAMPLES`` samples). Long local files at the m
 several channels are decoded by several threads at once (``parallel_decode``, at the file's own rate),
 then resampled here as the block decoder resamples. Every failure is a typed ``AudioError`` that names
 the source and the reason: an I/O error while reading (e.g. an object deleted after it was listed) is
-reported as such, not as a corrupt file; samples must pass ``samples.sample_problem``.
+reported as such, not as a corrupt file; samples must pass ``samples.sample_problem``. A WAV whose data
+ends before its header says is refused before decoding (``riff``); opening inputs is ``storage``'s, and
+libmpg123's stderr notes are filtered out around MP3 decoding (``quiet``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
-import stat
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
@@ -25,6 +28,7 @@ import soundfile as sf
 import soxr
 import torch
 
+from .arrays import as_float, channels_first
 from .errors import (
     AudioDecodeError,
     AudioError,
@@ -35,7 +39,10 @@ from .errors import (
 )
 from .locations import local_path
 from .parallel_decode import MIN_RANGE_SECONDS, decode_ranges, ranged_file
+from .quiet import decoder_chatter_filtered
+from .riff import stream_truncation
 from .samples import sample_problem
+from .storage import is_transient, open_input  # noqa: F401 - is_transient: re-exported
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
@@ -97,7 +104,8 @@ def load_audio(
     workers: int | None = None,
     keep_channels: bool = False,
 ) -> Audio:
-    """Decode ``source`` into a mono ``Audio`` at ``sample_rate``.
+    """Decode ``source`` into a mono ``Audio`` at ``sample_rate``. A mapping is an in-memory waveform
+    ``{"waveform", "sample_rate"[, "uri"]}`` or pyannote's file dict ``{"audio": path[, "uri", "channel"]}``.
 
     ``channel`` selects one channel instead of averaging them all (e.g. one party of a stereo call).
     ``max_duration`` (seconds) raises ``AudioTooLongError`` before decoding a longer file.
@@ -111,6 +119,11 @@ def load_audio(
             keep_channels)
     name = describe(source)
     uri = uri_of(source)
+    if isinstance(source, Mapping) and "waveform" not in source and "audio" in source:  # pyannote's file dict
+        picked = channel if channel is not None else source.get("channel")
+        audio = load_audio(source["audio"], sample_rate, max_duration, picked, storage_options, workers,
+                           keep_channels and picked is None)
+        return dataclasses.replace(audio, uri=str(source["uri"])) if source.get("uri") else audio
     if isinstance(source, Mapping):
         if "waveform" not in source or "sample_rate" not in source:
             raise InvalidAudioError(name, "an in-memory input needs 'waveform' and 'sample_rate'")
@@ -120,10 +133,12 @@ def load_audio(
     if isinstance(source, (bytes, bytearray)):
         if not source:
             raise AudioDecodeError(name, "empty input (0 bytes)")
-        return _decode(io.BytesIO(source), name, uri, sample_rate, max_duration, channel, keep_channels)
+        return _decode(_whole(io.BytesIO(source), name), name, uri, sample_rate, max_duration, channel,
+                       keep_channels)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        with _open(path, storage_options) as stream:
+        with open_input(path, storage_options) as stream:
+            _whole(stream, name)
             local = local_path(path)
             if local is not None:
                 decoded = decode_in_ranges(local, sample_rate, channel, max_duration,
@@ -132,7 +147,15 @@ def load_audio(
                 if decoded is not None:
                     return decoded
             return _decode(stream, name, uri, sample_rate, max_duration, channel, keep_channels)
-    return _decode(source, name, uri, sample_rate, max_duration, channel, keep_channels)
+    return _decode(_whole(source, name), name, uri, sample_rate, max_duration, channel, keep_channels)
+
+
+def _whole(stream: IO[bytes], name: str) -> IO[bytes]:
+    """``stream``, after checking that a WAV holds all the data its header announces (``riff``)."""
+    problem = stream_truncation(stream)
+    if problem is not None:
+        raise AudioDecodeError(name, problem)
+    return stream
 
 
 def decode_in_ranges(path: str, rate: int, channel: int | None, max_duration: float | None, workers: int,
@@ -177,63 +200,6 @@ def _resample_in_blocks(mono: np.ndarray, source_rate: int, channels: int, rate:
     pieces = [resampler.resample_chunk(mono[start:start + step]) for start in range(0, len(mono), step)]
     pieces.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
     return np.concatenate(pieces)
-
-
-def _open(path: str, storage_options: Mapping[str, Any] | None) -> IO[bytes]:
-    """Open a local path or fsspec URL for reading; missing, unreadable or empty inputs are typed errors."""
-    local = local_path(path)
-    if local is not None:
-        return _open_local(path, local)
-    import fsspec
-
-    try:
-        stream = fsspec.open(path, "rb", **dict(storage_options or {})).open()
-    except FileNotFoundError as error:
-        raise AudioNotFoundError(path, "no such object") from error
-    except PermissionError as error:
-        raise AudioNotFoundError(path, f"permission denied ({error})") from error
-    except Exception as error:
-        if is_transient(error):
-            raise AudioReadError(path, f"storage unreachable ({type(error).__name__}: {error})") from error
-        raise AudioNotFoundError(path, f"cannot open ({type(error).__name__}: {error})") from error
-    if getattr(stream, "size", None) == 0:
-        stream.close()
-        raise AudioDecodeError(path, "empty object (0 bytes)")
-    return stream
-
-
-_TRANSIENT_WORDS = ("Connect", "Timeout", "Disconnected", "Closed", "Payload", "Endpoint", "Throttl", "SlowDown")
-
-
-def is_transient(error: BaseException) -> bool:
-    """Whether a storage error is a network or server failure (worth retrying), not a property of the
-    path: OS-level I/O errors other than missing/forbidden, timeouts, and the connection errors of the
-    HTTP stacks fsspec uses (aiohttp, botocore, urllib3, requests)."""
-    if isinstance(error, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
-        return False
-    if isinstance(error, (OSError, TimeoutError)):
-        return True
-    return any(cls.__module__.split(".")[0] in ("aiohttp", "botocore", "urllib3", "requests")
-               and any(word in cls.__name__ for word in _TRANSIENT_WORDS) for cls in type(error).__mro__)
-
-
-def _open_local(path: str, local: str) -> IO[bytes]:
-    """Open a regular local file; a FIFO or device (which could block or never end) is refused."""
-    try:
-        info = os.stat(local)
-        if stat.S_ISDIR(info.st_mode):
-            raise AudioNotFoundError(path, "is a directory, not an audio file")
-        if not stat.S_ISREG(info.st_mode):
-            raise AudioNotFoundError(path, "not a regular file (a pipe, socket or device)")
-        if info.st_size == 0:
-            raise AudioDecodeError(path, "empty file (0 bytes)")
-        return open(local, "rb")
-    except (FileNotFoundError, NotADirectoryError) as error:  # also: deleted between stat and open
-        raise AudioNotFoundError(path, "no such file") from error
-    except PermissionError as error:
-        raise AudioNotFoundError(path, f"permission denied ({error.strerror})") from error
-    except (OSError, ValueError) as error:  # name too long, symlink loop, NUL byte in the path, ...
-        raise AudioNotFoundError(path, f"cannot open ({getattr(error, 'strerror', None) or error})") from error
 
 
 class _Reader:
@@ -332,7 +298,8 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
             channel: int | None, keep_channels: bool = False) -> Audio:
     stream = _Reader(raw)
     try:
-        sound = sf.SoundFile(stream)
+        with decoder_chatter_filtered():
+            sound = sf.SoundFile(stream)
     except sf.LibsndfileError as error:
         stream.raise_io_error(name)
         raise AudioDecodeError(name, f"not a readable audio file ({error.error_string})") from error
@@ -353,9 +320,11 @@ def _decode(raw: IO[bytes], name: str, uri: str, rate: int, max_duration: float 
         pieces: list[np.ndarray] = []
         decoded = 0
         block_frames = _block_frames(source_rate, sound.channels)
+        quiet = decoder_chatter_filtered if sound.format == "MP3" else nullcontext
         try:
             while True:
-                block = sound.read(block_frames, dtype="float32", always_2d=True)
+                with quiet():
+                    block = sound.read(block_frames, dtype="float32", always_2d=True)
                 if len(block) == 0:
                     break
                 decoded += len(block)
@@ -391,22 +360,12 @@ def _from_array(data: np.ndarray, source_rate: Any, uri: str, rate: int, max_dur
                 channel: int | None, keep_channels: bool = False) -> Audio:
     name = uri
     source_rate = _check_rate(name, source_rate)
-    if data.ndim == 1:
-        data = data[None]
-    if data.ndim != 2:
-        raise InvalidAudioError(name, f"waveform must be (channel, time), got shape {tuple(data.shape)}")
+    data = channels_first(data, name)
     if data.shape[0] == 0:
         raise InvalidAudioError(name, "audio has no channels")
     if data.shape[1] == 0:
         raise InvalidAudioError(name, "audio has no samples")
-    if not np.issubdtype(data.dtype, np.floating):
-        if np.issubdtype(data.dtype, np.signedinteger):
-            data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
-        elif np.issubdtype(data.dtype, np.unsignedinteger):  # e.g. 8-bit PCM: silence is the mid value
-            half = float(np.iinfo(data.dtype).max // 2 + 1)
-            data = (data.astype(np.float64) - half).astype(np.float32) / half
-        else:
-            raise InvalidAudioError(name, f"unsupported sample type {data.dtype}")
+    data = as_float(data, name)
     _check_duration(name, data.shape[1], source_rate, max_duration)
     mono = _mono_block(np.asarray(data, dtype=np.float32).T, name, channel, keep_channels)
     if source_rate != rate:
@@ -414,4 +373,3 @@ def _from_array(data: np.ndarray, source_rate: Any, uri: str, rate: int, max_dur
     rows_first = mono.T if keep_channels else mono[None]
     return Audio(torch.from_numpy(np.ascontiguousarray(rows_first)), rate, uri, source_rate, data.shape[0],
                  _mode_of(channel, keep_channels))
-

@@ -31,6 +31,13 @@ class AudioReadError(AudioError):
     code = "read_error"
 
 
+class AudioCredentialsError(AudioError):
+    """The store needs credentials and none were found (environment, config files, instance profile,
+    storage options). A property of the job's set-up, not of the file: retrying does not help."""
+
+    code = "no_credentials"
+
+
 class AudioDecodeError(AudioError):
     """The bytes are not audio in a format we read, or are truncated or corrupt."""
 

@@ -22,6 +22,7 @@ from itertools import pairwise
 import numpy as np
 import soundfile as sf
 
+from .quiet import decoder_chatter_filtered
 from .samples import sample_problem
 
 SEEKABLE_FORMATS = frozenset({"WAV", "WAVEX", "W64", "RF64", "AIFF", "AU", "CAF", "FLAC"})
@@ -68,7 +69,7 @@ def ranged_file(path: str, min_range_seconds: float = MIN_RANGE_SECONDS) -> Rang
     try:
         if os.path.getsize(path) < 2 * min_range_seconds * LOWEST_BYTE_RATE:
             return None
-        with sf.SoundFile(path) as sound:
+        with decoder_chatter_filtered(), sf.SoundFile(path) as sound:  # an MP3's open can print notes
             exact = (sound.format in SEEKABLE_FORMATS and sound.subtype in STATELESS_SUBTYPES
                      and sound.seekable())
             header = RangedFile(path, sound.frames, sound.samplerate, sound.channels)

@@ -35,7 +35,7 @@ from .finish import Finisher
 from .models.pyannet import load_segmentation_model
 from .pretrained import ModelSet
 from .progress import Hook, no_hook
-from .result import DiarizationResult
+from .result import Diarization, DiarizationResult
 from .runs import split_runs
 from .segmentation import Segmenter
 from .shared_trunk import supports_shared_trunk
@@ -198,8 +198,11 @@ class Pipeline:
 
     def __call__(self, audio: AudioInput, num_speakers: int | None = None, min_speakers: int | None = None,
                  max_speakers: int | None = None, hook: Hook | None = None, channel: int | None = None,
-                 channels: str | None = None) -> DiarizationResult:
-        """Diarize one file: a path, URL, bytes or ``{"waveform": (channel, time), "sample_rate": int}``."""
+                 channels: str | None = None, return_embeddings: bool = False
+                 ) -> DiarizationResult | tuple[Diarization, np.ndarray]:
+        """Diarize one file: a path, URL, bytes, ``{"waveform": (channel, time), "sample_rate": int}`` or
+        pyannote's ``{"audio": path}``. ``return_embeddings=True`` returns pyannote 3.1's pair instead:
+        ``(speaker_diarization, speaker_embeddings)``, one embedding row per label in ``labels()`` order."""
         hook = hook or no_hook
         resolve_num_speakers(num_speakers, min_speakers, max_speakers)  # bad bounds fail before decoding
         audio = self.load(audio, channel=channel, channels=channels)
@@ -208,7 +211,7 @@ class Pipeline:
         result = self.finish(audio.uri, audio.duration, segmentations, embeddings,
                              num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
         hook("clustering", result)
-        return result
+        return (result.speaker_diarization, result.speaker_embeddings) if return_embeddings else result
 
     def _segment_and_embed(self, audio: Audio, hook: Hook) -> tuple[Windowed, np.ndarray | None]:
         """Segmentation and embeddings of one file, on the current embedding path (None: nobody speaks)."""

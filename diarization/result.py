@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .annotation import Diarization, Turn
 
-@dataclass(frozen=True, order=True)
-class Turn:
-    """A time span in seconds."""
-
-    start: float
-    end: float
-
-    @property
-    def duration(self) -> float:
-        return self.end - self.start
-
-
-@dataclass
-class Diarization:
-    """Speaker turns of one file, iterated as ``(turn, speaker)`` in time order."""
-
-    uri: str
-    tracks: list[tuple[Turn, str]] = field(default_factory=list)
-
-    def __iter__(self) -> Iterator[tuple[Turn, str]]:
-        return iter(self.tracks)
-
-    def __len__(self) -> int:
-        return len(self.tracks)
-
-    def labels(self) -> list[str]:
-        """Speaker labels, sorted."""
-        return sorted({speaker for _, speaker in self.tracks})
-
-    def speech_duration(self) -> float:
-        """Total duration of speaker turns (overlapping speech counted once per speaker)."""
-        return float(sum(turn.duration for turn, _ in self.tracks))
-
-    def to_rttm(self) -> str:
-        """RTTM lines, as pyannote writes them (milliseconds and below, 3 decimals)."""
-        uri = self.uri.replace(" ", "_") or "<NA>"
-        return "".join(
-            f"SPEAKER {uri} 1 {turn.start:.3f} {turn.duration:.3f} <NA> <NA> {speaker} <NA> <NA>\n"
-            for turn, speaker in self.tracks
-        )
+__all__ = ["Diarization", "DiarizationResult", "Turn"]
 
 
 @dataclass

@@ -41,16 +41,12 @@ import fsspec
 from diarization.channels import ChannelMode
 from diarization.locations import local_path
 
+from .error_types import BAD_VALUE, DUPLICATE_ID, MISSING_PATH, OUTSIDE_ROOT
 from .keys import HashSet64, id_hashes
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".oga", ".au", ".aiff", ".aif", ".sph", ".caf")
 FORMATS = ("csv", "tsv", "jsonl", "parquet", "glob")
 BATCH_ROWS = 16_384
-
-MISSING_PATH = "manifest_missing_path"
-BAD_VALUE = "manifest_bad_value"
-DUPLICATE_ID = "manifest_duplicate_id"
-OUTSIDE_ROOT = "outside_input_root"
 
 
 class ManifestError(ValueError):

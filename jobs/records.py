@@ -14,7 +14,6 @@ from .engine import EngineSpec
 from .manifest import BadRow, FileTask
 
 OK, ERROR = "ok", "error"
-WORKER_CRASHED = "worker_crashed"
 
 
 @dataclass

@@ -21,8 +21,9 @@ from typing import ClassVar
 import ray
 
 from .actors import EMBEDDING, SEGMENTATION, ActorPool, Actors, ModelCall
+from .error_types import EMBEDDING_ERROR, SEGMENTATION_ERROR, WORKER_CRASHED
 from .flight import FileState, RunContext
-from .records import WORKER_CRASHED, FileOutcome, FileResult, Loaded
+from .records import FileOutcome, FileResult, Loaded
 from .stats import JobAborted
 from .tasks import decode, finish
 
@@ -110,6 +111,7 @@ class ModelStage(ABC):
     """
 
     name: ClassVar[str]
+    error_type: ClassVar[str]  # of a file the model failed on
 
     def __init__(self, run: RunContext, actors: Actors) -> None:
         self.run = run
@@ -152,7 +154,7 @@ class ModelStage(ABC):
             if outcome.error is None:
                 self.accept(file, outcome, output)
             else:
-                self.run.fail(file, f"{self.name}_error", f"{file.task.path}: {outcome.error}")
+                self.run.fail(file, self.error_type, f"{file.task.path}: {outcome.error}")
 
     async def _one_by_one(self, files: list[FileState], error: BaseException) -> None:
         self.run.stats.isolated_files += len(files)
@@ -170,6 +172,7 @@ class ModelStage(ABC):
 
 class SegmentationStage(ModelStage):
     name = SEGMENTATION
+    error_type = SEGMENTATION_ERROR
 
     async def call(self, pool: ActorPool, files: list[FileState]) -> ModelCall:
         return await pool.segment([file.audio for file in files])
@@ -183,6 +186,7 @@ class EmbeddingStage(ModelStage):
     """Only files with speech to embed (a silent file goes on to finish without embeddings)."""
 
     name = EMBEDDING
+    error_type = EMBEDDING_ERROR
 
     def wants(self, file: FileState) -> bool:
         return file.running and file.needs_embeddings

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import ray
 
 from .engine import EngineSpec, worker_config, worker_finisher
+from .error_types import CLUSTERING_ERROR, LOAD_ERROR
 from .manifest import FileTask
 from .records import OK, CommitSummary, FileResult, Loaded, failure, segment_row, status_row
 from .schema import table_of
@@ -57,7 +58,7 @@ def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration
     except AudioError as error:
         return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start), None
     except Exception as error:  # noqa: BLE001 - any other decoding failure is this file's error
-        return Loaded(False, error_type="load_error", message=f"{task.path}: {type(error).__name__}: {error}",
+        return Loaded(False, error_type=LOAD_ERROR, message=f"{task.path}: {type(error).__name__}: {error}",
                       seconds=time.perf_counter() - start), None
     return Loaded(True, audio.duration, audio.source_sample_rate, audio.source_channels,
                   channel_mode=audio.channel_mode, seconds=time.perf_counter() - start), audio
@@ -75,7 +76,7 @@ def finish(spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded, second
                                  max_speakers=task.max_speakers)
     except Exception as error:  # noqa: BLE001 - e.g. an impossible speaker constraint for this file
         seconds = {**seconds, "clustering": time.perf_counter() - start}
-        return failure(spec, run_id, task, "clustering_error", f"{task.path}: {type(error).__name__}: {error}",
+        return failure(spec, run_id, task, CLUSTERING_ERROR, f"{task.path}: {type(error).__name__}: {error}",
                        loaded, seconds)
     seconds = {**seconds, "clustering": time.perf_counter() - start}
     segments = [segment_row(r, task.file_id, run_id) for r in result.records(file=task.file_id)]

@@ -84,7 +84,8 @@ def _error_cases(speech: np.ndarray) -> dict[str, tuple[bytes, type[AudioError],
     return {
         "empty.wav": (b"", AudioDecodeError, "empty"),
         "header20.wav": (good[:20], AudioDecodeError, "not a readable audio file"),
-        "header44.wav": (good[:44], InvalidAudioError, "no samples"),
+        "header44.wav": (good[:44], AudioDecodeError, "truncated: header says 16000 samples, file has 0"),
+        "half.wav": (good[:44 + RATE], AudioDecodeError, "truncated: header says 16000 samples, file has 8000"),
         "random.wav": (rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(), AudioDecodeError, "not a readable"),
         "text.mp3": (b"hello, this is not audio\n" * 200, AudioDecodeError, "not a readable"),
         "nan.wav": (wav_bytes(nan, subtype="FLOAT"), InvalidAudioError, "NaN"),
@@ -96,8 +97,8 @@ def _error_cases(speech: np.ndarray) -> dict[str, tuple[bytes, type[AudioError],
     }
 
 
-ERROR_NAMES = ["empty.wav", "header20.wav", "header44.wav", "random.wav", "text.mp3", "nan.wav", "inf.wav",
-               "zero_channels.wav", "zero_rate.wav", "rate_2k.wav", "truncated.flac"]
+ERROR_NAMES = ["empty.wav", "header20.wav", "header44.wav", "half.wav", "random.wav", "text.mp3", "nan.wav",
+               "inf.wav", "zero_channels.wav", "zero_rate.wav", "rate_2k.wav", "truncated.flac"]
 
 
 @pytest.mark.parametrize("name", ERROR_NAMES)
@@ -135,8 +136,10 @@ def test_missing_file_and_directory(pipeline, tmp_path) -> None:
         (np.zeros((1, RATE), np.float32), 16000.5, InvalidAudioError, "sample rate"),
         (np.zeros((1, RATE), np.float32), "fast", InvalidAudioError, "not a number"),
         (np.zeros((1, RATE), np.complex64), RATE, InvalidAudioError, "sample type"),
+        (np.zeros((RATE, 12), np.float32), RATE, InvalidAudioError, "shape \\(16000, 12\\) is ambiguous"),
     ],
-    ids=["nan", "inf-stereo", "0-channel", "0-sample", "3-d", "rate-0", "rate-fraction", "rate-str", "complex"],
+    ids=["nan", "inf-stereo", "0-channel", "0-sample", "3-d", "rate-0", "rate-fraction", "rate-str", "complex",
+         "ambiguous"],
 )
 def test_bad_array_raises_a_typed_error(pipeline, waveform, rate, error, reason) -> None:
     for as_tensor in (False, True):
@@ -223,19 +226,19 @@ def test_eight_channels(pipeline, speech, speech_result, tmp_path) -> None:
     assert max(mutual_der(speech_regions(speech_result), speech_regions(result))) < 0.05
 
 
-def test_truncated_wav_body_keeps_what_is_there(pipeline, speech, tmp_path) -> None:
-    """A WAV cut short (header says 10 s, 5 s present) decodes to the 5 s present (libsndfile's
-    behaviour; a FLAC cut short is an AudioDecodeError above)."""
+def test_truncated_wav_body_is_a_decode_error(pipeline, speech, tmp_path) -> None:
+    """A WAV cut short (header says 10 s, 5 s present) is refused, not diarized as a 5 s file (libsndfile
+    alone would count the frames that are there); as a path, bytes or an open file."""
     payload = wav_bytes(speech)
     path = tmp_path / "cut.wav"
     path.write_bytes(payload[: 44 + 5 * RATE * 2])
-    try:
-        result = pipeline(path)
-    except AudioDecodeError as error:  # also acceptable: a typed error naming the file
-        assert str(path) in str(error)
-        return
-    assert result.duration == pytest.approx(5.0)
-    check_result_invariants(result)
+    reason = f"truncated: header says {10 * RATE} samples, file has {5 * RATE}"
+    with pytest.raises(AudioDecodeError, match=f"^{path}: {reason}$"):
+        pipeline(path)
+    with pytest.raises(AudioDecodeError, match=f"^<bytes>: {reason}$"):
+        pipeline(path.read_bytes())
+    with open(path, "rb") as stream, pytest.raises(AudioDecodeError, match=f"^{path}: {reason}$"):
+        pipeline(stream)
 
 
 def test_integer_array_input(pipeline, speech, speech_result) -> None:

@@ -10,7 +10,7 @@ import soundfile as sf
 import soxr
 
 from diarization.audio import decode_in_ranges, load_audio
-from diarization.errors import InvalidAudioError
+from diarization.errors import AudioDecodeError, InvalidAudioError
 from diarization.parallel_decode import MIN_RANGE_SECONDS, decode_ranges, plan_ranges, ranged_file
 
 
@@ -91,15 +91,17 @@ def test_bad_values_fall_back_to_the_block_decoder_and_its_error(tmp_path: Path,
         load_audio(path, workers=4)
 
 
-def test_a_truncated_file_decodes_as_the_block_decoder_does(tmp_path: Path, speech: np.ndarray) -> None:
+def test_a_truncated_file_is_the_same_decode_error_for_both_decoders(tmp_path: Path, speech: np.ndarray) -> None:
     whole = tmp_path / "whole.wav"
     sf.write(whole, speech, 16000, subtype="PCM_16")
     cut = tmp_path / "cut.wav"
     cut.write_bytes(whole.read_bytes()[:-40001])  # the header still announces the full length, half a sample
-    parallel = _ranges(cut)  # libsndfile counts the frames that are there
-    sequential = load_audio(cut, workers=1)
-    assert parallel is not None and len(parallel[0]) == sequential.num_samples < len(speech)
-    np.testing.assert_array_equal(parallel[0], sequential.waveform[0].numpy())
+    present = (len(speech) * 2 - 40001) // 2
+    assert _ranges(cut) is not None  # the ranged decoder alone would count the frames that are there
+    for workers in (1, 3):  # but load_audio checks the header's length before either decoder runs
+        with pytest.raises(AudioDecodeError, match=f"cut.wav: truncated: header says {len(speech)} samples, "
+                                                   f"file has {present}$"):
+            load_audio(cut, workers=workers)
 
 
 def test_load_audio_uses_ranges_on_long_local_files(tmp_path: Path, speech: np.ndarray) -> None:
@@ -133,6 +135,10 @@ def test_corrupted_bytes_give_the_block_decoders_waveform_or_none(tmp_path: Path
         parallel = _ranges(path)
         if parallel is None:
             continue  # the block decoder decides, and names the error if any
+        if len(damaged) < len(original) and fmt == "WAV":  # cut short: refused before either decoder runs
+            with pytest.raises(AudioDecodeError, match="truncated: header says"):
+                load_audio(path, workers=1)
+            continue
         sequential = load_audio(path, workers=1)  # a ranged decode implies the block decoder succeeds
         np.testing.assert_array_equal(parallel[0], sequential.waveform[0].numpy())
 

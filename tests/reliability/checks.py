@@ -103,6 +103,8 @@ def evaluate(case: Case, pipeline: Any = None) -> dict[str, Any]:
     if outcome not in case.expect:
         problems.append(f"outcome {outcome} ({value if outcome != OK else 'decoded'}), "
                         f"expected {'/'.join(sorted(case.expect))}")
+    elif outcome != OK and case.message is not None and case.message not in value:
+        problems.append(f"message {value!r} does not say {case.message!r}")
     elif outcome == OK:
         problems += check_audio(case, value)
         if pipeline is not None and not problems:

@@ -154,11 +154,11 @@ def test_s3_store_failing_or_unreachable_is_a_read_error(s3_bucket: str, s3_opti
     cannot be reached at all, are storage failures (``read_error``): not "missing", not "corrupt"."""
     import fsspec
 
+    from benchmarks.s3proxy import Faults, FaultyProxy
     from diarization.audio import load_audio
     from diarization.errors import AudioReadError
 
     from .corpus import encode
-    from .s3proxy import Faults, FaultyProxy
 
     fsspec.filesystem("s3", **s3_options).pipe(f"{s3_bucket}/calls/a.wav", encode(np.zeros(8000, np.float32), 8000))
     quick = {"config_kwargs": {"connect_timeout": 1, "retries": {"max_attempts": 1}}}

@@ -34,15 +34,14 @@ import pyarrow.parquet as pq
 import pytest
 import ray
 
+from benchmarks.jobcheck import assert_exactly_once, assert_same_outputs, audit, outputs, ray_workers
+from benchmarks.s3proxy import Faults, FaultyProxy
 from jobs.driver import run_job
 from jobs.manifest import write_manifest
 from jobs.plan import JobOptions
 from jobs.schema import table_of
 from jobs.stats import JobAborted
 from jobs.store import Store
-
-from .jobcheck import assert_exactly_once, assert_same_outputs, audit, outputs, ray_workers
-from .s3proxy import Faults, FaultyProxy
 
 RUN_DATE = "2026-12-01"
 REPO = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ then a short soak of reruns of the finished job.
 The files are 1-3 s long, written under tmp_path: every 20th is real speech cut from the dev set, the
 others are generated low-level noise (a quiet line), which the segmentation model must still look at but
 which needs no embeddings, so that 2 000 files fit in a CI budget on two cores. Checked: exactly one
-status row per file and nothing duplicated (see ``jobcheck.assert_exactly_once``), speech found only in
+status row per file and nothing duplicated (see ``benchmarks.jobcheck.assert_exactly_once``), speech found only in
 the speech files, and the driver process's resident memory: it must not grow with the number of files
 once the first shard is committed. The soak reruns the finished job (in this process, on the session's
 cluster): no model work, no actor started, and flat wall time and memory from rerun to rerun.
@@ -26,11 +26,10 @@ import pytest
 import soundfile as sf
 import soxr
 
+from benchmarks.jobcheck import assert_exactly_once, outputs
 from jobs.driver import run_job
 from jobs.manifest import write_manifest
 from jobs.plan import JobOptions
-
-from .jobcheck import assert_exactly_once, outputs
 
 FILES, SPEECH_EVERY = 2000, 20
 RUN_DATE = "2026-12-02"

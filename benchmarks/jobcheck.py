@@ -4,7 +4,7 @@
 :func:`assert_exactly_once` checks that every input has exactly one status row and that every data row
 lives in the one committed shard of its file (no temporary files, no data file without a status file, no
 row written twice); :func:`outputs` gives the per-file results to compare with a clean run's.
-Also used by ``benchmarks/soak.py``.
+Used by ``benchmarks.soak`` and the fault tests in ``tests/reliability``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from typing import Any
 import fsspec
 import numpy as np
 
+from jobs.schema import TABLES
 from jobs.store import Store
-
-TABLES = ("status", "segments", "exclusive", "embeddings")
 
 
 @dataclass

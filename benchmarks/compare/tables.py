@@ -1,4 +1,4 @@
-"""Results of ``benchmarks/compare.py``: what one run of a system reports, and the printed tables.
+"""Results of ``python3 -m benchmarks.compare``: what one run of a system reports, and the printed tables.
 
 Every figure printed comes from :class:`Run` records: per (system, input) the fastest of the repeated runs,
 total time = decode + diarize + write RTTM (model load and warm-up excluded), ratios taken between
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.compare_inputs import SIZES
+from benchmarks.compare.inputs import SIZES
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
-"""One system of ``benchmarks/compare.py`` in its own process: load, warm up, diarize files, report.
+"""One system of ``python3 -m benchmarks.compare`` in its own process: load, warm up, diarize, report.
 
 Run by the system's own interpreter (ours: the project's python; the reference: the pyannote.audio 4.0.7
 venv; senko: the senko 0.2.2 venv), so this module imports only the standard library at the top:
 
-    PYTHON benchmarks/compare_child.py SYSTEM --out-dir RTTM_DIR [--models DIR] [--warmup WAV] WAV...
+    PYTHON -m benchmarks.compare.child SYSTEM --out-dir RTTM_DIR [--models DIR] [--warmup WAV] WAV...
 
 SYSTEM is ``ours-fast`` / ``ours-exact`` (our Pipeline, that mode, on ``--models``), ``reference``
 (pyannote.audio's SpeakerDiarization configured from the community-1 folder ``--models``, as
 ``shared/tools/reference-diarize.py`` does), ``reference-default`` (the same pipeline class on our default
-set ``--models``: segmentation-3.0 + CAM++, agglomerative clustering; see benchmarks/reference_pipelines.py)
-or ``senko`` (senko 0.2.2 through ``benchmarks/senko_here.py``'s
+set ``--models``: segmentation-3.0 + CAM++, agglomerative clustering; see benchmarks.reference_pipelines)
+or ``senko`` (senko 0.2.2 through ``benchmarks.senko_here``'s
 torch fbank stand-in). Prints one ``RESULT {json}`` line after loading and one per file:
 
 * load record: ``load_s`` (model loading), ``warmup_s`` (a first diarization of ``--warmup``, excluded
@@ -34,7 +34,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
 Record = dict[str, Any]
 
 
@@ -110,7 +109,6 @@ def _rttm_path(out_dir: Path, audio: str) -> Path:
 
 def run_ours(mode: str, models: str | None, files: list[str], out_dir: Path, warmup: str | None) -> None:
     """Our Pipeline as ``diarize file`` runs it (decode, ``pipeline(audio, hook=...)``, write RTTM)."""
-    sys.path.insert(0, str(REPO))
     start = time.perf_counter()
     from diarization.pipeline import Pipeline
 
@@ -147,7 +145,7 @@ def run_ours(mode: str, models: str | None, files: list[str], out_dir: Path, war
 
 def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | None,
                   plda_folder: str | None = None, constrained: bool = True) -> None:
-    """pyannote.audio 4.0.7's pipeline (benchmarks/reference_pipelines.py): community-1 from a community-1
+    """pyannote.audio 4.0.7's pipeline (benchmarks.reference_pipelines): community-1 from a community-1
     folder, or, with ``plda_folder``, on our default set in ``models``; audio decoded with soundfile and
     given in memory."""
     import warnings
@@ -157,7 +155,6 @@ def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | No
     import soundfile as sf
     import torch
 
-    sys.path.insert(0, str(REPO))
     from benchmarks.reference_pipelines import community1_pipeline, default_set_pipeline
 
     pipeline = (community1_pipeline(models) if plda_folder is None
@@ -199,8 +196,7 @@ def run_reference(models: str, files: list[str], out_dir: Path, warmup: str | No
 
 
 def run_senko(files: list[str], out_dir: Path, warmup: str | None) -> None:
-    """senko 0.2.2 with benchmarks/senko_here.py's fbank; stages from senko's own ``timing_stats``."""
-    sys.path.insert(0, str(REPO))
+    """senko 0.2.2 with benchmarks.senko_here's fbank; stages from senko's own ``timing_stats``."""
     start = time.perf_counter()
     import senko
     import soundfile as sf

@@ -1,9 +1,9 @@
-"""Dev-set DER for ``benchmarks/compare.py --der``, scored as benchmarks/der.py and shared/tools/der.py do.
+"""Dev-set DER for ``python3 -m benchmarks.compare --der``, scored as benchmarks.der and shared/tools/der.py
+score it.
 
 pyannote.metrics ``DiarizationErrorRate(collar=0.0, skip_overlap=False)``, UEM where the set gives one,
-references and UEMs read with ``benchmarks.der``'s ``load_rttm`` / ``load_uem``. A hypothesis folder holds
-one ``<stem>.rttm`` per audio file (whatever uri its lines carry); a file without output counts as all
-missed speech.
+the dev set as ``benchmarks.devset`` reads it. A hypothesis folder holds one ``<stem>.rttm`` per audio file
+(whatever uri its lines carry); a file without output counts as all missed speech.
 
 Also scores the RTTMs recorded from the real community-1 pipeline
 (``shared/reference/community-1-artifacts/<prefix>_expected.rttm``) against the dev references where the
@@ -24,10 +24,10 @@ import soxr
 
 warnings.filterwarnings("ignore")
 
-from pyannote.core import Annotation, Timeline  # noqa: E402
+from pyannote.core import Annotation  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
-from benchmarks.der import load_rttm, load_uem  # noqa: E402
+from benchmarks.devset import DevSet, load_rttm  # noqa: E402
 
 # prefix of the recorded files -> their audio (as shared/README.md lists them)
 RECORDED = {
@@ -36,31 +36,6 @@ RECORDED = {
     "single_speaker": "test_single_speaker.wav",
     "short": "test_short.wav",
 }
-
-
-@dataclass
-class DevSet:
-    """References, UEMs and audio of the dev set, keyed by uri (= WAV stem)."""
-
-    refs: dict[str, Annotation]
-    uems: dict[str, Timeline]
-    wavs: dict[str, Path]
-
-    @property
-    def scored(self) -> list[str]:
-        """uris with both a reference and audio, sorted."""
-        return sorted(uri for uri in self.refs if uri in self.wavs)
-
-
-def load_dev(dev: Path) -> DevSet:
-    """Every ``*.rttm`` / ``*.uem`` / ``*.wav`` under ``dev`` (as benchmarks/der.py collects them)."""
-    refs: dict[str, Annotation] = {}
-    uems: dict[str, Timeline] = {}
-    for path in sorted(dev.rglob("*.rttm")):
-        refs.update(load_rttm(path))
-    for path in sorted(dev.rglob("*.uem")):
-        uems.update(load_uem(path))
-    return DevSet(refs, uems, {p.stem: p for p in sorted(dev.rglob("*.wav"))})
 
 
 def read_hypothesis(path: Path) -> Annotation:

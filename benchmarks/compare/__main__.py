@@ -5,13 +5,13 @@ Systems (``--systems``, comma-separated; default all but ours-fast-c1):
 * ``ours-fast``     our default set (segmentation-3.0 + CAM++) in fast mode: what ``diarize file`` runs;
 * ``ours-exact``    the same default set in exact mode (community-1's algorithm: 10 s chunks every 1 s);
 * ``reference-default``  pyannote.audio 4.0.7's ``SpeakerDiarization`` on the same default set: the reference
-                    on the checkpoints ``diarize file`` uses (benchmarks/reference_pipelines.py: pyannote has
+                    on the checkpoints ``diarize file`` uses (benchmarks.reference_pipelines: pyannote has
                     no CAM++ class, so our CAM++ module is handed to it as a pyannote ``Model``; windows,
                     batching, masks, clustering and reconstruction are pyannote's). Its DER is meaningful;
 * ``ours-exact-c1`` our engine, exact mode, on a community-1 folder (generated WeSpeaker weights, below);
 * ``ours-fast-c1``  our engine, fast mode, on that folder (opt-in: not in the default list);
 * ``reference``     pyannote.audio 4.0.7's community-1 pipeline on that same folder (``--reference-python``);
-* ``senko``         senko 0.2.2 via benchmarks/senko_here.py (``--senko-python``).
+* ``senko``         senko 0.2.2 via benchmarks.senko_here (``--senko-python``).
 
 "x ref" compares each system with the reference on ITS checkpoints: ours-fast / ours-exact with
 reference-default, ours-*-c1 with reference.
@@ -25,7 +25,7 @@ Inputs (``--sizes``): 30s, 10m, 1h, 2h (dev recordings joined and repeated, 16 k
 slower than real time on a 2-core CPU (reference-default about 3x faster than that), so both run only
 on ``--reference-sizes`` (default 30s,10m).
 
-Every (system, input) runs in a fresh process (benchmarks/compare_child.py) that loads the models, warms
+Every (system, input) runs in a fresh process (benchmarks.compare.child) that loads the models, warms
 up on a 10 s clip, then decodes, diarizes and writes RTTM for the input. Reported: total time (decode to
 RTTM written; model load and warm-up excluded and shown apart), real-time factor, the speed-up against
 the reference and against senko on the same input in the same run, per-stage seconds (ours and the
@@ -34,11 +34,11 @@ process (``os.wait4`` rusage: includes the models). Ratios are the headline; abs
 CPU's, under whatever else runs on it.
 
 ``--der`` also scores ours-fast, ours-exact, reference-default and senko on the dev set (pyannote.metrics,
-collar 0, overlap scored, UEM where given, as benchmarks/der.py), the agreement of ours-exact with
+collar 0, overlap scored, UEM where given, as benchmarks.der), the agreement of ours-exact with
 reference-default (one's RTTMs scored against the other's), and the real community-1 RTTMs recorded in
 ``shared/reference/community-1-artifacts`` where those recordings are dev files.
 
-    nice -n 19 python3 benchmarks/compare.py [--systems ours-fast,senko] [--sizes 30s,10m] [--der]
+    nice -n 19 python3 -m benchmarks.compare [--systems ours-fast,senko] [--sizes 30s,10m] [--der]
         [--reference-sizes 30s,10m] [--repeat N] [--workdir DIR] [--json OUT] [--timeout S]
 """
 
@@ -57,14 +57,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from benchmarks.compare.inputs import DEFAULT_SIZES, SIZES, build_inputs, make_community1
+from benchmarks.compare.tables import Run, System, keep_best, print_headline, print_input_table
+from benchmarks.paths import DEV, REPO, SHARED
 
-from benchmarks.compare_inputs import DEFAULT_SIZES, DEV, SHARED, SIZES, build_inputs, make_community1  # noqa: E402
-from benchmarks.compare_report import Run, System, keep_best, print_headline, print_input_table  # noqa: E402
-
-CHILD = REPO / "benchmarks" / "compare_child.py"
+CHILD = "benchmarks.compare.child"  # run as a module from the repository root, by each system's python
 REFERENCES = ("reference", "reference-default")  # slow: only on --reference-sizes
 ARTIFACTS = SHARED / "reference" / "community-1-artifacts"
 
@@ -105,7 +102,7 @@ def run_child(
     input_name: str,
 ) -> Run:
     """Run ``system`` on ``files`` in a fresh process; its peak RSS comes from ``os.wait4``."""
-    command = [system.python, "-W", "ignore", str(CHILD), system.runner, "--out-dir", str(out_dir)]
+    command = [system.python, "-W", "ignore", "-m", CHILD, system.runner, "--out-dir", str(out_dir)]
     if system.models:
         command += ["--models", system.models]
     command += list(system.extra)
@@ -151,7 +148,8 @@ def run_der(
     warmup: Path,
 ) -> dict[str, Any]:
     """Dev-set DER of ``names`` (one process each over all dev files) and of recorded community-1 RTTMs."""
-    from benchmarks.compare_der import agreement, load_dev, recorded_community1, score_folder
+    from benchmarks.compare.der import agreement, recorded_community1, score_folder
+    from benchmarks.devset import load_dev
 
     dev = load_dev(DEV)
     wavs = [dev.wavs[uri] for uri in dev.scored]
@@ -221,7 +219,8 @@ def parse_list(text: str, allowed: list[str] | tuple[str, ...], what: str) -> li
 
 def main() -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python3 -m benchmarks.compare", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     all_systems = [
         "ours-fast", "ours-exact", "reference-default", "ours-fast-c1", "ours-exact-c1", "reference", "senko"

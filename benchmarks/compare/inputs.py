@@ -1,4 +1,5 @@
-"""Inputs of ``benchmarks/compare.py``: benchmark audio built from the dev set, and a community-1 folder.
+"""Inputs of ``python3 -m benchmarks.compare``: benchmark audio built from the dev set, and a community-1
+folder.
 
 Audio: every dev recording (mono, 16 kHz) joined into one ~20-minute pool, in a fixed order (LibriSpeech
 conversations first, then AMI, the pyannote sample, the espeak conversation, the mono overlap file). A file
@@ -15,7 +16,6 @@ meaningless (random embedding weights).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -25,9 +25,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
-DEV = SHARED / "data" / "dev"
+from benchmarks.paths import DEV, SHARED
+
 RATE = 16000
 TEL_RATE = 8000
 POOL_ORDER = (

@@ -1,0 +1,58 @@
+"""Stereo and mono telephone calls through a real job (local Ray, local disk and the moto S3 server): stereo
+calls are split by channel (``auto``), mono ones mixed, a manifest column overrides the mode, and the
+tables carry each speaker's channel."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jobs.driver import run_job
+from jobs.manifest import write_manifest
+from jobs.plan import JobOptions
+from jobs.store import Store
+
+from .test_job import baseline
+
+RUN_DATE = "2026-12-02"
+
+
+def test_stereo_and_mono_calls_job(ray_cluster: dict, models_dir: Path, pipeline: Any, shared_dir: Path,
+                                   s3_bucket: str, s3_options: dict[str, Any], tmp_path: Path) -> None:
+    import s3fs
+
+    calls = shared_dir / "data" / "dev-calls"
+    remote = f"{s3_bucket}/calls/devcall_12.wav"
+    s3fs.S3FileSystem(**s3_options).put_file(str(calls / "stereo" / "devcall_12.wav"), remote)
+    rows = [
+        {"id": "stereo-local", "path": str(calls / "stereo" / "devcall_02.wav")},
+        {"id": "stereo-s3", "path": remote},
+        {"id": "mono-local", "path": str(calls / "mono" / "devcall_02.wav")},
+        {"id": "stereo-mixed", "path": str(calls / "stereo" / "devcall_02.wav"), "channels": "mix"},
+        {"id": "bad-mode", "path": str(calls / "stereo" / "devcall_02.wav"), "channels": "both"},
+    ]
+    write_manifest(rows, str(tmp_path / "calls.csv"))
+    report = run_job(JobOptions(str(tmp_path / "calls.csv"), str(tmp_path / "out"), run_date=RUN_DATE,
+                                models=str(models_dir), storage_options=s3_options, progress=False))
+    assert report["files"]["ok"] == 4, report
+    store = Store(str(tmp_path / "out"), RUN_DATE)
+    status = {row["file_id"]: row for row in store.dataset("status").to_table().to_pylist()}
+    assert {k: v["channel_mode"] for k, v in status.items()} == {
+        "stereo-local": "split", "stereo-s3": "split", "mono-local": "mix", "stereo-mixed": "mix",
+        "bad-mode": None}
+    assert status["bad-mode"]["status"] == "error" and "channel mode" in status["bad-mode"]["error_message"]
+    segments = store.dataset("segments").to_table().to_pylist()
+    by_file: dict[str, list[dict]] = {}
+    for row in segments:
+        by_file.setdefault(row["file_id"], []).append(row)
+    for file_id in ("stereo-local", "stereo-s3"):
+        assert {row["channel"] for row in by_file[file_id]} == {0, 1}
+        assert all(row["speaker"].startswith(f"CH{row['channel']}_") for row in by_file[file_id])
+    assert {row["channel"] for row in by_file["mono-local"] + by_file["stereo-mixed"]} == {None}
+    assert status["stereo-s3"]["num_speakers"] == 3  # agent, supervisor (agent's line), customer
+    expected = baseline(pipeline, str(calls / "stereo" / "devcall_02.wav"))
+    assert sorted((r["speaker"], r["start"], r["end"]) for r in by_file["stereo-local"]) == sorted(
+        (speaker, turn.start, turn.end) for turn, speaker in expected.speaker_diarization)
+    exclusive = sorted((r["start"], r["end"]) for r in store.dataset("exclusive").to_table().to_pylist()
+                       if r["file_id"] == "stereo-s3")
+    assert all(a[1] <= b[0] + 1e-6 for a, b in zip(exclusive, exclusive[1:]))  # one speaker at a time
