@@ -55,6 +55,7 @@ class CrosstalkSettings:
     above_floor_db: float = 10.0  # own speech stands this far above the channel's floor
     leak_margin_db: float = 15.0  # ... and is no more than this much below the loudest other channel
     min_own_seconds: float = 0.2  # a local speaker's run with less own speech under it is dropped
+    reach_seconds: float | None = None  # frames farther than this from own speech are dropped too
     tone_share: float = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
     tone_seconds: float = 0.05  # ... for this long is a tone
     split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...
@@ -156,13 +157,19 @@ def carries_different_talkers(waveform: np.ndarray, sample_rate: int, settings: 
 
 
 def keep_own_runs(binarized: np.ndarray, chunks: SlidingWindow, frames: SlidingWindow, own: np.ndarray,
-                  min_own_seconds: float) -> np.ndarray:
+                  min_own_seconds: float, reach_seconds: float | None = None) -> np.ndarray:
     """(num_chunks, num_frames, columns) binarized activity of one channel with the columns that have less
-    than ``min_own_seconds`` of own speech (``own``: (level frames,) bool) under them set silent."""
+    than ``min_own_seconds`` of own speech (``own``: (level frames,) bool) under them set silent, and,
+    with ``reach_seconds``, every frame farther than that from own speech too."""
     num_chunks, num_frames, _ = binarized.shape
     times = (chunks.start + chunks.step * np.arange(num_chunks)[:, None]
              + frames.start + frames.step * np.arange(num_frames)[None, :] + 0.5 * frames.duration)
     index = np.clip(np.floor(times / HOP_SECONDS).astype(np.int64), 0, len(own) - 1)
     under = own[index][:, :, None] & (binarized > 0)  # (num_chunks, num_frames, columns)
     keep = under.sum(axis=1) * frames.step >= min_own_seconds  # (num_chunks, columns)
-    return np.where(keep[:, None, :], binarized, 0).astype(binarized.dtype)
+    kept = np.where(keep[:, None, :], binarized, 0).astype(binarized.dtype)
+    if reach_seconds is None:
+        return kept
+    reach = round(reach_seconds / HOP_SECONDS)
+    near = ndimage.binary_dilation(own, structure=np.ones(2 * reach + 1, bool)) if reach > 0 else own
+    return (kept * near[index][:, :, None]).astype(binarized.dtype)

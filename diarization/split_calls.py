@@ -61,7 +61,7 @@ def channel_columns(audio: Audio, segmentations: Sequence[Windowed], columns: Ca
     kept, owners = [], []
     for channel, segmentation in enumerate(segmentations):
         data = keep_own_runs(columns(segmentation.data), segmentation.window, frames, own[channel],
-                             settings.min_own_seconds)
+                             settings.min_own_seconds, settings.reach_seconds)
         kept.append(data)
         owners.append(np.full(data.shape[-1], channel, dtype=np.int64))
     return ChannelSegmentation(np.concatenate(kept, axis=-1), segmentations[0].window, np.concatenate(owners))
