@@ -118,7 +118,8 @@ class LocalCluster:
 
     def __init__(self, env: dict[str, str], head_cpus: int = 0, object_store_bytes: int = 200 * 2**20) -> None:
         # its own token (Ray >= 2.59 starts a head with token authentication): every node and driver gets it
-        self.env = {**env, **FAST_FAILURE_DETECTION, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        detection = {} if os.environ.get("RAY_NODE_DETECTION") == "default" else FAST_FAILURE_DETECTION
+        self.env = {**env, **detection, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH"):
             self.env.pop(name, None)
         self.object_store_bytes = object_store_bytes
