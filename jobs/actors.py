@@ -95,6 +95,7 @@ class ActorPool:
                        for name in self.names]
         self.in_flight = [0] * count
         self.max_restarts = max_restarts
+        self.max_task_retries = max_task_retries
         self.pids: list[set[int]] = [set() for _ in range(count)]
 
     async def start(self) -> list[dict[str, Any]]:
@@ -108,20 +109,20 @@ class ActorPool:
         """Wait until every actor answers: one being restarted (say, elsewhere after its node was lost) answers
         once it is up again with its models loaded. Until Ray knows the old one is gone, calls fail at once
         (``ActorUnavailableError``) and would use up their retries, so a file retried alone after a node
-        loss would be blamed for the crash. Gives up quietly at ``timeout``, at once without restarts
-        (``max_restarts=0``) or when an actor cannot load its models: the call then fails as it would."""
+        loss would be blamed for the crash. Gives up quietly at ``timeout`` or when an actor cannot load
+        its models (the call then fails as it would), and does not wait at all without restarts or retries
+        (``max_restarts=0`` or ``max_task_retries=0``: calls are at most once, a file sent to an actor
+        that is not up fails at once)."""
         deadline = time.monotonic() + timeout
+        waits = self.max_restarts != 0 and self.max_task_retries != 0
         for index, actor in enumerate(self.actors):
-            while self.max_restarts != 0 and time.monotonic() < deadline:
+            while waits and time.monotonic() < deadline:
                 try:
                     info = await asyncio.wait_for(actor.info.remote(), max(0.1, deadline - time.monotonic()))
-                except ray.exceptions.RayActorError as error:
-                    if error.actor_init_failed:
+                except (ray.exceptions.RayError, asyncio.TimeoutError) as error:
+                    if getattr(error, "actor_init_failed", False):  # RayActorError: it can never come up
                         break
                     await asyncio.sleep(0.5)  # restarting, or unreachable until Ray knows it is gone
-                    continue
-                except (ray.exceptions.RayError, asyncio.TimeoutError):
-                    await asyncio.sleep(0.5)
                     continue
                 self.pids[index].add(info["pid"])
                 break
@@ -169,6 +170,7 @@ class Actors:
         self.spec = spec
         self.plan = plan
         self.max_restarts = max_restarts
+        self.max_task_retries = max_task_retries
         self.max_task_retries = max_task_retries
         self.name_prefix = name_prefix
         self.pools: dict[str, ActorPool] = {}

@@ -3,8 +3,8 @@
 A head (no CPUs: it only hosts the driver) and two worker nodes, ``node_a`` and ``node_b`` (1 CPU and one unit
 of their own custom resource each), are started with ``ray start`` (tests/reliability/raynodes.py). The job
 (``python -m jobs run --address``, a driver of its own) diarizes real dev calls, half local and half on a moto
-S3 server. Once a first shard is committed, the node running the segmentation actor is killed whole (its
-raylet, agents and every worker process, SIGKILL), and a third node, ``node_c``, joins. The job must finish
+S3 server. Once a first shard is committed, a third node, ``node_c``, joins, and a node whose model actor
+is inside a call is killed whole (its raylet, agents and every worker process, SIGKILL). The job must finish
 with every input exactly once (one status row, no temporary, orphan or duplicated Parquet file), the same
 segments, exclusive segments and embeddings as a clean run, a report that says what was retried, and work
 done on the node that joined.
@@ -33,8 +33,8 @@ RUN_DATE = "2026-12-02"
 REPO = Path(__file__).resolve().parents[2]
 CALLS = [f"devcall_{n:02d}" for n in range(1, 7)]  # ~40 s each
 JOB_TIMEOUT = 480.0  # seconds; the job takes one to two minutes on two busy cores
-TUNING = {"shard_size": 2, "batch_files": 1, "max_inflight_batches": 3, "cpus_per_actor": 0.25,
-          "cpus_per_task": 0.25}  # several shards; 1-CPU nodes hold an actor and a few tasks each
+TUNING = {"shard_size": 1, "batch_files": 1, "max_inflight_batches": 3, "cpus_per_actor": 0.25,
+          "cpus_per_task": 0.25}  # a shard per file; 1-CPU nodes hold an actor and a few tasks each
 pytestmark = pytest.mark.slow
 
 
@@ -81,8 +81,11 @@ def driver_command(manifest: str, output: Path, address: str, models_dir: Path, 
             "--storage-options", json.dumps(s3_options), "--no-progress", "--report-json", str(report), *tuning]
 
 
-def busy_with(node: Node, prefix: str) -> bool:
-    return any(process_title(pid).startswith(prefix) for pid in node.pids())
+MODEL_CALLS = ("ray::ModelActor.segment", "ray::ModelActor.embed")  # process titles of actors inside a call
+
+
+def busy_with(node: Node, titles: tuple[str, ...]) -> bool:
+    return any(process_title(pid).startswith(titles) for pid in node.pids())
 
 
 def wait_until(condition: Any, what: str, driver: subprocess.Popen, log: Path, timeout: float = JOB_TIMEOUT) -> None:
@@ -109,13 +112,13 @@ def test_job_survives_losing_a_node_and_uses_a_node_that_joins(
                                   stderr=subprocess.STDOUT)
         try:
             wait_until(lambda: any(output.glob("status/*/part-*.parquet")), "a first shard was committed", driver, log)
+            cluster.add_node("node_c")  # joins while the job runs (up within seconds to a minute)
             victims = [cluster.nodes[name] for name in ("node_a", "node_b")]
-            wait_until(lambda: any(busy_with(node, "ray::ModelActor.segment") for node in victims),
-                       "the segmentation actor was busy", driver, log)
-            victim = next(node for node in victims if busy_with(node, "ray::ModelActor.segment"))
+            wait_until(lambda: any(busy_with(node, MODEL_CALLS) for node in victims), "a model actor was busy",
+                       driver, log)
+            victim = next(node for node in victims if busy_with(node, MODEL_CALLS))
             committed_before = {row["file_id"] for row in audit(str(output)).status}
             killed = victim.kill()
-            cluster.add_node("node_c")
             ids.update(cluster.wait_for_nodes(["node_c"]))
             assert driver.wait(JOB_TIMEOUT) == 0, log.read_text()[-4000:]
         finally:
@@ -133,11 +136,14 @@ def test_job_survives_losing_a_node_and_uses_a_node_that_joins(
     report = json.loads(report_path.read_text())
     assert report["files"] == {"rows": len(calls), "ok": len(calls), "failed": 0, "skipped": 0}
     assert not report["shards"]["failed"]
-    assert report["actors"]["restarts"] >= 1  # the segmentation actor died with its node
+    assert report["actors"]["restarts"] >= 1  # the busy actor died with its node
     assert report["actors"]["crashed_files"] == 0
-    retried = {stage: n for stage, n in report["retried"].items() if n}
-    assert retried.get("segmentation", 0) >= 1, report["retried"]  # the call in flight on the lost node
-    assert "retried after a worker or node died: " in text and "segmentation" in text
+    # the model call in flight on the lost node was redone: by Ray (a retry once the actor was back) or, when
+    # Ray's retries ran out while the node was being declared dead, by the driver, file by file
+    redone = report["retried"]["segmentation"] + report["retried"]["embedding"] + report["actors"]["isolated_files"]
+    assert redone >= 1, (report["retried"], report["actors"])
+    actors = report["actors"]
+    assert f"{actors['restarts']} restarts seen, {actors['isolated_files']} files retried one by one" in text
     nodes = report["nodes"]
     assert set(nodes) <= set(ids.values()), nodes  # work ran on the worker nodes only (the head has no CPUs)
     worked = {name: sum(v for k, v in nodes.get(node, {}).items() if k != "host") for name, node in ids.items()}
