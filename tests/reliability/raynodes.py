@@ -24,9 +24,6 @@ from pathlib import Path
 
 from .jobcheck import descendants
 
-#: the GCS notices a lost node within a few seconds (the defaults take about 30 s)
-FAST_FAILURE_DETECTION = {"RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "1000",
-                          "RAY_health_check_timeout_ms": "2000", "RAY_health_check_failure_threshold": "3"}
 WORKER_PORTS = 48  # ports reserved per node for its worker processes
 
 # a driver that waits until nodes with the given custom resources are alive and prints their ids by name
@@ -95,14 +92,14 @@ class Node:
         return self.killed
 
     def stop(self) -> None:
-        """End a node still running (SIGTERM lets ``ray start --block`` stop its processes), then make sure."""
+        """End a node still running: SIGTERM (``ray start --block`` then stops its processes), then SIGKILL
+        whatever of its tree is left."""
+        pids = self.pids() if self.alive() else set()
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        for pid in self.pids() if self.alive() else descendants(self.process.pid):
+        for pid in pids | (self.pids() if self.alive() else set()):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -118,8 +115,8 @@ class LocalCluster:
 
     def __init__(self, env: dict[str, str], head_cpus: int = 0, object_store_bytes: int = 200 * 2**20) -> None:
         # its own token (Ray >= 2.59 starts a head with token authentication): every node and driver gets it
-        detection = {} if os.environ.get("RAY_NODE_DETECTION") == "default" else FAST_FAILURE_DETECTION
-        self.env = {**env, **detection, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+        # Ray's own timings for noticing a lost node (tens of seconds): what a real cluster lives with
+        self.env = {**env, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
         for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN_PATH"):
             self.env.pop(name, None)
         self.object_store_bytes = object_store_bytes

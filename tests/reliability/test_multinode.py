@@ -128,6 +128,7 @@ def test_job_survives_losing_a_node_and_uses_a_node_that_joins(
     print(f"killed {victim.name} ({len(killed)} processes) after {sorted(committed_before)} were committed")
     print(text)
     assert len(committed_before) < len(calls), "killed too late: everything was committed"
+    assert len(killed) >= 4 and not victim.alive()  # ray start, raylet, agents, the busy actor at least
 
     found = assert_exactly_once(str(output), None, calls)
     assert {row["run_id"] for row in found.status} == {"multinode"}
