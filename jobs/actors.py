@@ -19,9 +19,10 @@ import ray
 
 from .engine import EngineSpec, build_pipeline
 from .plan import Plan
-from .records import BatchSummary, FileOutcome
+from .records import BatchSummary, FileOutcome, Worker
 
 SEGMENTATION, EMBEDDING = "segmentation", "embedding"
+READY_TIMEOUT = 300.0  # seconds to wait for a restarting actor (its node lost: detected, rescheduled, models loaded)
 
 
 class ModelActor:
@@ -70,7 +71,7 @@ class ModelActor:
                 outputs.append(output)
                 outcomes.append(outcome)
         self.current = []
-        return (BatchSummary(os.getpid(), time.perf_counter() - start, outcomes), *outputs)
+        return (BatchSummary(os.getpid(), time.perf_counter() - start, outcomes, Worker.here()), *outputs)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class ActorPool:
                                       max_task_retries=max_task_retries).remote(spec, stage, device, threads)
                        for name in self.names]
         self.in_flight = [0] * count
+        self.max_restarts = max_restarts
+        self.max_task_retries = max_task_retries
         self.pids: list[set[int]] = [set() for _ in range(count)]
 
     async def start(self) -> list[dict[str, Any]]:
@@ -101,6 +104,28 @@ class ActorPool:
         for i, info in enumerate(infos):
             self.pids[i].add(info["pid"])
         return infos
+
+    async def ready(self, timeout: float = READY_TIMEOUT) -> None:
+        """Wait until every actor answers: one being restarted (say, elsewhere after its node was lost) answers
+        once it is up again with its models loaded. Until Ray knows the old one is gone, calls fail at once
+        (``ActorUnavailableError``) and would use up their retries, so a file retried alone after a node
+        loss would be blamed for the crash. Gives up quietly at ``timeout`` or when an actor cannot load
+        its models (the call then fails as it would), and does not wait at all without restarts or retries
+        (``max_restarts=0`` or ``max_task_retries=0``: calls are at most once, a file sent to an actor
+        that is not up fails at once)."""
+        deadline = time.monotonic() + timeout
+        waits = self.max_restarts != 0 and self.max_task_retries != 0
+        for index, actor in enumerate(self.actors):
+            while waits and time.monotonic() < deadline:
+                try:
+                    info = await asyncio.wait_for(actor.info.remote(), max(0.1, deadline - time.monotonic()))
+                except (ray.exceptions.RayError, asyncio.TimeoutError) as error:
+                    if getattr(error, "actor_init_failed", False):  # RayActorError: it can never come up
+                        break
+                    await asyncio.sleep(0.5)  # restarting, or unreachable until Ray knows it is gone
+                    continue
+                self.pids[index].add(info["pid"])
+                break
 
     @property
     def restarts(self) -> int:
@@ -145,6 +170,7 @@ class Actors:
         self.spec = spec
         self.plan = plan
         self.max_restarts = max_restarts
+        self.max_task_retries = max_task_retries
         self.max_task_retries = max_task_retries
         self.name_prefix = name_prefix
         self.pools: dict[str, ActorPool] = {}

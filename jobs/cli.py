@@ -81,6 +81,9 @@ def add_run_command(commands: Any) -> None:
     tuning.add_argument("--embedding-actors", type=int)
     tuning.add_argument("--gpus-per-actor", type=float, help="fraction of a GPU per actor (default 0.5)")
     tuning.add_argument("--cpus-per-actor", type=float)
+    tuning.add_argument("--cpus-per-task", type=float,
+                        help="CPUs of each decode, clustering and commit task (default: 1, less on a small "
+                             "cluster); lower it when nodes have fewer CPUs than the actors leave free")
     tuning.add_argument("--batch-files", type=int, help="files per actor call (default 32 on GPU, 8 on CPU)")
     tuning.add_argument("--segmentation-batch-size", type=int, help="chunks per segmentation forward pass")
     tuning.add_argument("--embedding-batch-size", type=int, help="chunks per embedding forward pass")
@@ -110,7 +113,8 @@ def options_from_args(args: argparse.Namespace) -> Any:
         manifest_format=args.manifest_format, resume=args.resume, shard_size=args.shard_size,
         batch_files=args.batch_files, segmentation_actors=args.segmentation_actors or args.actors,
         embedding_actors=args.embedding_actors or args.actors, gpus_per_actor=args.gpus_per_actor,
-        cpus_per_actor=args.cpus_per_actor, segmentation_batch_size=args.segmentation_batch_size,
+        cpus_per_actor=args.cpus_per_actor, cpus_per_task=args.cpus_per_task,
+        segmentation_batch_size=args.segmentation_batch_size,
         embedding_batch_size=args.embedding_batch_size, max_inflight_batches=args.max_inflight_batches,
         max_duration=args.max_duration, max_restarts=args.max_restarts, max_task_retries=args.max_task_retries,
         max_crashed_files=args.max_crashed_files, progress=args.progress, input_root=args.input_root)

@@ -41,6 +41,7 @@ class JobOptions:
     embedding_actors: int | None = None
     gpus_per_actor: float | None = None
     cpus_per_actor: float | None = None
+    cpus_per_task: float | None = None  # CPUs of each decode, clustering and commit task
     segmentation_batch_size: int | None = None
     embedding_batch_size: int | None = None
     max_inflight_batches: int | None = None
@@ -115,6 +116,8 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
         actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else \
             min(2.0, round(cpus / 2 / actors, 3))
         task_cpus = min(1.0, max(cpus - actor_cpus * actors, 0.01))
+    if options.cpus_per_task is not None:
+        task_cpus = options.cpus_per_task
     threads = max(1, math.floor(actor_cpus))
     batch_files = options.batch_files or (32 if on_gpu else 8)
     inflight = options.max_inflight_batches or max(4, 3 * actors)

@@ -16,6 +16,35 @@ from .manifest import BadRow, FileTask
 OK, ERROR = "ok", "error"
 
 
+@dataclass(frozen=True)
+class Worker:
+    """Where a task or an actor call ran, and on which try: what the report's per-node counters and retry
+    counts are made of."""
+
+    node: str  # the Ray node id
+    host: str  # the node's host name (a pod's name on Kubernetes)
+    attempt: int = 0  # 0: the first try; n: the n-th retry (its worker or node died before)
+
+    @classmethod
+    def here(cls) -> Worker:
+        """The worker running this code (inside a Ray task or actor call)."""
+        import os
+
+        import ray
+
+        return cls(ray.get_runtime_context().get_node_id(), os.uname().nodename, _attempt())
+
+
+def _attempt() -> int:
+    """Which try of the current task this is; 0 when Ray does not say (it has no public call for it)."""
+    try:
+        from ray._private.worker import global_worker
+
+        return int(global_worker.core_worker.get_current_task_attempt_number())
+    except Exception:  # noqa: BLE001 - a private API: never let it fail a task
+        return 0
+
+
 @dataclass
 class Loaded:
     """The small half of a decode task's result (the waveform is the other, separate object)."""
@@ -28,6 +57,7 @@ class Loaded:
     error_type: str | None = None
     message: str | None = None
     seconds: float = 0.0
+    worker: Worker | None = None  # None: made by the driver (the decoding worker died on every try)
 
 
 @dataclass(frozen=True)
@@ -45,6 +75,7 @@ class BatchSummary:
     pid: int  # the actor's process (a new one after a restart)
     seconds: float  # the whole call
     files: list[FileOutcome]  # one per file, in call order
+    worker: Worker | None = None
 
 
 @dataclass
@@ -56,6 +87,7 @@ class FileResult:
     exclusive: list[dict[str, Any]] = field(default_factory=list)
     embeddings: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # per stage, this file's share
+    worker: Worker | None = None  # the finish task's (None: an error row made by the driver)
 
     @property
     def ok(self) -> bool:
@@ -71,12 +103,13 @@ class CommitSummary:
     audio_seconds: float  # of the files that were decoded
     errors: list[str]  # the error type of each failed file
     seconds: float
+    worker: Worker | None = None
 
     @classmethod
-    def of(cls, results: list[FileResult], seconds: float) -> CommitSummary:
+    def of(cls, results: list[FileResult], seconds: float, worker: Worker | None = None) -> CommitSummary:
         return cls(files=len(results), ok=sum(r.ok for r in results),
                    audio_seconds=sum(r.status.get("duration") or 0.0 for r in results),
-                   errors=[r.status["error_type"] for r in results if not r.ok], seconds=seconds)
+                   errors=[r.status["error_type"] for r in results if not r.ok], seconds=seconds, worker=worker)
 
 
 def status_row(spec: EngineSpec, run_id: str, item: FileTask | BadRow, **values: Any) -> dict[str, Any]:

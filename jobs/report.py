@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .schema import PARTITION
+
+TASK_STAGES = ("decode", "clustering", "commit")  # the others are model actor calls
 from .store import Store
 
 
@@ -31,7 +33,19 @@ def format_run(report: Mapping[str, Any]) -> str:
     lines.append(f"  worker time per stage: {stages}")
     actors = report["actors"]
     lines.append(f"  actors: {actors['started']} started, {actors['restarts']} restarts seen, "
+                 f"{actors.get('isolated_files', 0)} files retried one by one, "
                  f"{actors['crashed_files']} files crashed a worker")
+    retried = {name: n for name, n in report.get("retried", {}).items() if n}
+    if retried:
+        lines.append("  retried after a worker or node died: "
+                     + ", ".join(f"{name} {n} {'task' if name in TASK_STAGES else 'call'}{'s' * (n != 1)}"
+                                 for name, n in retried.items()))
+    nodes = report.get("nodes", {})
+    if nodes:
+        lines.append(f"  nodes: {len(nodes)} did work ("
+                     + "; ".join(f"{node[:8]} on {totals['host']}: "
+                                 + ", ".join(f"{k} {v}" for k, v in totals.items() if k != "host" and v)
+                                 for node, totals in nodes.items()) + " files)")
     if report["shards"]["failed"]:
         lines.append(f"  NOT COMMITTED: {len(report['shards']['failed'])} shards; rerun the same command to finish")
     return "\n".join(lines)

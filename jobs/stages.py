@@ -44,6 +44,7 @@ class DecodeStage:
         loaded = await asyncio.gather(*(self._loaded(file, summary) for file, (summary, _) in zip(running, refs)))
         self.run.stats.add("decode", sum(summary.seconds for summary in loaded), len(running))
         for file, summary, (_, audio) in zip(running, loaded, refs):
+            self.run.stats.ran("decode", summary.worker)
             file.loaded = summary
             file.seconds["decode"] = summary.seconds
             if summary.ok:
@@ -106,8 +107,9 @@ class ModelStage(ABC):
     """A model stage: a batch of files through one actor call, its seconds shared out by duration.
 
     Owns the isolation of crashes: a batch whose actor died on every try is retried one file at a time,
-    each with the stage's actors to itself (:class:`Isolation`), so that a file that kills the worker takes
-    no other file down with it; a file that kills it on its own ends as ``worker_crashed``.
+    each with the stage's actors to itself (:class:`Isolation`) once they are up again (an actor lost with its
+    node is restarted elsewhere first), so that a file that kills the worker takes no other file down with
+    it; a file that kills it on its own ends as ``worker_crashed``.
     """
 
     name: ClassVar[str]
@@ -139,6 +141,8 @@ class ModelStage(ABC):
         pool = await self.actors.pool(self.name)
         try:
             async with self.isolation.alone() if alone else self.isolation.shared():
+                if alone:  # a file is only blamed for a crash of actors that were up when it was sent
+                    await pool.ready()
                 call = await self.call(pool, files)
         except ray.exceptions.RayError as error:
             if alone:
@@ -148,6 +152,7 @@ class ModelStage(ABC):
             return
         seconds = call.summary.seconds
         self.run.stats.add(self.name, seconds, len(files))
+        self.run.stats.ran(self.name, call.summary.worker, len(files))
         total = sum(file.duration for file in files) or 1.0
         for file, outcome, output in zip(files, call.summary.files, call.outputs):
             file.seconds[self.name] = seconds * file.duration / total
@@ -229,4 +234,5 @@ class FinishStage:
                                                 f"({type(error).__name__})")
             return
         self.run.stats.add("clustering", result.seconds.get("clustering", 0.0))
+        self.run.stats.ran("clustering", result.worker)
         file.end(result)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from .progress import Counters
-from .records import CommitSummary
+from .records import CommitSummary, Worker
 
 STAGES = ("decode", "segmentation", "embedding", "clustering", "commit")
 
@@ -25,6 +25,18 @@ class StageTotals:
 
     seconds: float = 0.0
     files: int = 0
+
+
+@dataclass
+class NodeTotals:
+    """What one node did: files per stage that its tasks and actor calls finished (a file retried on another
+    node counts on both)."""
+
+    host: str
+    files: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STAGES, 0))
+
+    def report(self) -> dict[str, Any]:
+        return {"host": self.host, **self.files}
 
 
 @dataclass(frozen=True)
@@ -47,11 +59,25 @@ class RunStats:
         self.isolated_files = 0  # files retried one by one after their batch's worker died
         self.failed_shards: list[str] = []
         self.max_crashed_files = max_crashed_files
+        self.nodes: dict[str, NodeTotals] = {}  # by Ray node id
+        self.retried: Counter[str] = Counter()  # per stage: tasks or actor calls that finished on a retry
 
     def add(self, stage: str, seconds: float = 0.0, files: int = 0) -> None:
         totals = self.stages[stage]
         totals.seconds += seconds
         totals.files += files
+
+    def ran(self, stage: str, worker: Worker | None, files: int = 1) -> None:
+        """Count ``files`` that ``stage`` finished on ``worker``'s node; a finished retry (after its worker or
+        node died) counts as retried."""
+        if worker is None:
+            return
+        node = self.nodes.get(worker.node)
+        if node is None:
+            node = self.nodes[worker.node] = NodeTotals(worker.host)
+        node.files[stage] += files
+        if worker.attempt > 0:
+            self.retried[stage] += 1
 
     def crashed(self, stage: str, error: BaseException) -> None:
         """Count a file that killed its ``stage`` worker on every try; past the budget, stop the job."""
@@ -66,6 +92,7 @@ class RunStats:
         self.counters.audio_seconds += summary.audio_seconds
         self.errors.update(summary.errors)
         self.add("commit", summary.seconds, summary.files)
+        self.ran("commit", summary.worker, summary.files)
 
     def report(self, identity: Mapping[str, Any], started: datetime, wall: float, actors: ActorTotals,
                resume: Mapping[str, Any], plan: Mapping[str, Any]) -> dict[str, Any]:
@@ -84,6 +111,8 @@ class RunStats:
                        "restarts": actors.restarts, "isolated_files": self.isolated_files,
                        "crashed_files": self.crashed_files},
             "shards": {"failed": self.failed_shards},
+            "nodes": {node: totals.report() for node, totals in sorted(self.nodes.items())},
+            "retried": {name: self.retried[name] for name in STAGES},
             "resume": dict(resume),
             "plan": dict(plan),
         }

@@ -15,7 +15,7 @@ import ray
 from .engine import EngineSpec, worker_config, worker_finisher
 from .error_types import CLUSTERING_ERROR, LOAD_ERROR
 from .manifest import FileTask
-from .records import OK, CommitSummary, FileResult, Loaded, failure, segment_row, status_row
+from .records import OK, CommitSummary, FileResult, Loaded, Worker, failure, segment_row, status_row
 from .schema import table_of
 from .store import Store
 
@@ -56,12 +56,13 @@ def decode(spec: EngineSpec, task: FileTask, storage_options: dict, max_duration
                                                     max_duration=max_duration, channels=task.channels,
                                                     storage_options=storage_options or None))
     except AudioError as error:
-        return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start), None
+        return Loaded(False, error_type=error.code, message=str(error), seconds=time.perf_counter() - start,
+                      worker=Worker.here()), None
     except Exception as error:  # noqa: BLE001 - any other decoding failure is this file's error
         return Loaded(False, error_type=LOAD_ERROR, message=f"{task.path}: {type(error).__name__}: {error}",
-                      seconds=time.perf_counter() - start), None
+                      seconds=time.perf_counter() - start, worker=Worker.here()), None
     return Loaded(True, audio.duration, audio.source_sample_rate, audio.source_channels,
-                  channel_mode=audio.channel_mode, seconds=time.perf_counter() - start), audio
+                  channel_mode=audio.channel_mode, seconds=time.perf_counter() - start, worker=Worker.here()), audio
 
 
 @ray.remote
@@ -76,8 +77,10 @@ def finish(spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded, second
                                  max_speakers=task.max_speakers)
     except Exception as error:  # noqa: BLE001 - e.g. an impossible speaker constraint for this file
         seconds = {**seconds, "clustering": time.perf_counter() - start}
-        return failure(spec, run_id, task, CLUSTERING_ERROR, f"{task.path}: {type(error).__name__}: {error}",
-                       loaded, seconds)
+        result = failure(spec, run_id, task, CLUSTERING_ERROR, f"{task.path}: {type(error).__name__}: {error}",
+                         loaded, seconds)
+        result.worker = Worker.here()
+        return result
     seconds = {**seconds, "clustering": time.perf_counter() - start}
     segments = [segment_row(r, task.file_id, run_id) for r in result.records(file=task.file_id)]
     exclusive = [segment_row(r, task.file_id, run_id) for r in result.records(exclusive=True, file=task.file_id)]
@@ -87,7 +90,7 @@ def finish(spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded, second
                         num_speakers=len({r["speaker"] for r in segments}), num_segments=len(segments),
                         processing_time=sum(seconds.values()), source_sample_rate=loaded.source_sample_rate,
                         source_channels=loaded.source_channels, channel_mode=loaded.channel_mode)
-    return FileResult(status, segments, exclusive, embeddings_rows, seconds)
+    return FileResult(status, segments, exclusive, embeddings_rows, seconds, Worker.here())
 
 
 @ray.remote(retry_exceptions=True, max_retries=3)
@@ -98,4 +101,4 @@ def commit(store: Store, shard_key: str, results: list[FileResult]) -> CommitSum
               for name in ("segments", "exclusive", "embeddings")}
     tables["status"] = table_of("status", [r.status for r in results])
     store.commit_shard(shard_key, tables)
-    return CommitSummary.of(results, time.perf_counter() - start)
+    return CommitSummary.of(results, time.perf_counter() - start, Worker.here())

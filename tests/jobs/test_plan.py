@@ -33,3 +33,12 @@ def test_options_win() -> None:
                                                           shard_size=10, cpus_per_actor=2))
     assert (plan.actor_gpus, plan.batch_files, plan.shard_size, plan.actor_cpus, plan.actor_threads) == \
         (0.25, 5, 10, 2, 2)
+
+
+def test_cpus_per_task_fits_tasks_beside_the_actors_on_small_nodes() -> None:
+    """Two 1-CPU nodes: by default each task takes a whole CPU, which no node holding an actor has left."""
+    default = plan_resources({"CPU": 2}, JobOptions("m", "o", cpus_per_actor=0.25))
+    assert default.task_cpus == 1.0
+    plan = plan_resources({"CPU": 2}, JobOptions("m", "o", cpus_per_actor=0.25, cpus_per_task=0.25))
+    assert (plan.actor_cpus, plan.task_cpus) == (0.25, 0.25)
+    assert plan_resources({"CPU": 8, "GPU": 1}, JobOptions("m", "o", cpus_per_task=2)).task_cpus == 2
