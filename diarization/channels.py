@@ -48,14 +48,15 @@ class ChannelMode(str, enum.Enum):
 
 
 @dataclass(frozen=True)
-class CrosstalkSettings:
-    """What counts as a channel's own speech, and when ``auto`` splits a file."""
+class SplitSettings:
+    """When ``auto`` splits a file, what counts as a channel's own speech, and how its turns are closed."""
 
     floor_percentile: float = 10.0  # a channel's noise floor: this percentile of its frame levels (dB)
     above_floor_db: float = 10.0  # own speech stands this far above the channel's floor
     leak_margin_db: float = 15.0  # ... and is no more than this much below the loudest other channel
     min_own_seconds: float = 0.2  # a local speaker's run with less own speech under it is dropped
-    reach_seconds: float | None = None  # frames farther than this from own speech are dropped too
+    reach_seconds: float | None = 0.3  # frames farther than this from own speech are dropped too
+    min_duration_off: float = 0.3  # a channel's talker pausing less than this goes on talking (gaps filled)
     tone_share: float = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
     tone_seconds: float = 0.05  # ... for this long is a tone
     split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...
@@ -75,12 +76,12 @@ def frame_levels(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     return 10.0 * np.log10(power + 1e-12)
 
 
-def noise_floors(levels: np.ndarray, settings: CrosstalkSettings) -> np.ndarray:
+def noise_floors(levels: np.ndarray, settings: SplitSettings) -> np.ndarray:
     """(channels,) the noise floor of each channel, in dB."""
     return np.percentile(levels, settings.floor_percentile, axis=-1)
 
 
-def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings, peaks: int = 2,
+def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: SplitSettings, peaks: int = 2,
                  block_frames: int = 4096) -> np.ndarray:
     """(channels, frames) True where a frame's energy sits in at most ``peaks`` narrow spectral peaks (a
     DTMF pair, a ring-back tone, a chord of sines), as speech never does. 50 ms Hann windows every 10 ms,
@@ -125,7 +126,7 @@ def _peak_energy(around: np.ndarray, peaks: int) -> np.ndarray:
     return energy
 
 
-def own_speech(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings) -> np.ndarray:
+def own_speech(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) -> np.ndarray:
     """(channels, num_samples) -> (channels, frames) True where a channel carries speech of its own: above
     its noise floor, not a much quieter copy of another channel, not a tone."""
     levels = frame_levels(waveform, sample_rate)
@@ -137,7 +138,7 @@ def own_speech(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettin
     return loud & not_leak & ~tonal_frames(waveform, sample_rate, settings)
 
 
-def carries_different_talkers(waveform: np.ndarray, sample_rate: int, settings: CrosstalkSettings) -> bool:
+def carries_different_talkers(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) -> bool:
     """Whether a (2+, num_samples) recording has one party per channel: in most frames where any channel
     speaks, one channel is ``split_lead_db`` louder than all the others, and each channel leads at times."""
     if waveform.shape[0] < 2:

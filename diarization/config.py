@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .channels import ChannelMode, CrosstalkSettings
+from .channels import ChannelMode, SplitSettings
 from .embedding import embedding_facts
 from .models.pyannet import segmentation_settings
 from .pretrained import ModelSet, resolve_model_set
@@ -91,7 +91,7 @@ class EngineConfig:
     embedding_batch_size: int = DEFAULT_BATCH_SIZE
     device: str | None = None  # a torch device; None: CUDA when available, else CPU
     channel_mode: str = ChannelMode.AUTO.value  # how a file's channels are used (diarization.channels)
-    crosstalk: CrosstalkSettings = CrosstalkSettings()  # a split call's own speech per channel
+    split: SplitSettings = SplitSettings()  # how a call is diarized channel by channel
 
     def __post_init__(self) -> None:
         mode_named(self.mode)

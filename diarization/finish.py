@@ -34,11 +34,12 @@ class Finisher:
     frames: SlidingWindow  # the segmentation's frames inside a chunk
     embedding_dimension: int
     min_duration_off: float = 0.0
+    split_min_duration_off: float = 0.0  # the same within a channel of a split call
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Finisher:
         return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
-                   config.min_duration_off)
+                   config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off))
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
@@ -50,7 +51,9 @@ class Finisher:
         count = speaker_count(segmentations, self.frames)
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedding_dimension)
+        min_duration_off = self.min_duration_off
         if isinstance(segmentations, ChannelSegmentation):  # a split call: clustered channel by channel
+            min_duration_off = self.split_min_duration_off
             hard_clusters, centroids, owners = cluster_channels(
                 self.clustering, embeddings, segmentations, num_speakers=num_speakers,
                 min_speakers=min_speakers, max_speakers=max_speakers)
@@ -59,6 +62,9 @@ class Finisher:
                 embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
                 max_clusters=max_speakers)
             owners = None
+        # the exclusive turns keep the file's own gap filling: filling a channel's gap around the other
+        # channel's turn would put two speakers at once
         turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,
-                                                 min_duration_off=self.min_duration_off)
+                                                 min_duration_off=min_duration_off,
+                                                 exclusive_min_duration_off=self.min_duration_off)
         return build_result(uri, duration, turns, exclusive, centroids, owners)

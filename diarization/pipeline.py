@@ -53,7 +53,7 @@ def load_call(source: AudioInput, config: EngineConfig, channel: int | None = No
     keep = channel is None and mode is not ChannelMode.MIX
     audio = load_audio(source, config.sample_rate, max_duration=max_duration, channel=channel,
                        storage_options=storage_options, keep_channels=keep)
-    return arrange_channels(audio, mode, config.crosstalk) if keep else audio
+    return arrange_channels(audio, mode, config.split) if keep else audio
 
 
 def default_device() -> torch.device:
@@ -166,7 +166,7 @@ class Pipeline:
         out = []
         for audio in audios:
             mine = [next(segmentations) for _ in range(audio.waveform.shape[0])]
-            out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.crosstalk)
+            out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.split)
                        if is_split(audio) else Windowed(self._columns(mine[0].data), mine[0].window))
         return out
 

@@ -258,6 +258,7 @@ def diarize_from_clusters(
     count: Windowed,
     max_speakers: float = math.inf,
     min_duration_off: float = 0.0,
+    exclusive_min_duration_off: float | None = None,
 ) -> tuple[list[ClusterTurn], list[ClusterTurn]]:
     """community-1's last steps: (turns, exclusive turns) from binarized segmentations and clusters.
 
@@ -278,5 +279,6 @@ def diarize_from_clusters(
     exclusive = to_diarization(activations, Windowed(np.minimum(capped, 1).astype(np.int8), count.window), ranking)
     return (
         to_turns(regular, min_duration_off=min_duration_off),
-        to_turns(exclusive, min_duration_off=min_duration_off),
+        to_turns(exclusive, min_duration_off=min_duration_off if exclusive_min_duration_off is None
+                 else exclusive_min_duration_off),
     )

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .audio import Audio
-from .channels import ChannelMode, CrosstalkSettings, carries_different_talkers, keep_own_runs, own_speech
+from .channels import ChannelMode, SplitSettings, carries_different_talkers, keep_own_runs, own_speech
 from .clustering import Clustering
 from .windows import SlidingWindow, Windowed
 
@@ -40,7 +40,7 @@ def is_split(audio: Audio) -> bool:
     return audio.channel_mode == ChannelMode.SPLIT.value and audio.waveform.shape[0] > 1
 
 
-def arrange_channels(audio: Audio, mode: ChannelMode, settings: CrosstalkSettings) -> Audio:
+def arrange_channels(audio: Audio, mode: ChannelMode, settings: SplitSettings) -> Audio:
     """``audio`` decoded with every channel kept, as the mode wants it: split (one row per channel) or
     mixed (the channels' average, one row). ``auto`` splits when the channels carry different talkers."""
     rows = audio.waveform.shape[0]
@@ -54,7 +54,7 @@ def arrange_channels(audio: Audio, mode: ChannelMode, settings: CrosstalkSetting
 
 
 def channel_columns(audio: Audio, segmentations: Sequence[Windowed], columns: Callable[[np.ndarray], np.ndarray],
-                    frames: SlidingWindow, settings: CrosstalkSettings) -> ChannelSegmentation:
+                    frames: SlidingWindow, settings: SplitSettings) -> ChannelSegmentation:
     """One channel's binarized segmentation per row of ``audio`` -> their ``columns`` (local speakers or
     runs) where each channel speaks for itself, side by side."""
     own = own_speech(audio.waveform.numpy(), audio.sample_rate, settings)  # (channels, level frames)

@@ -13,7 +13,7 @@ import soxr
 
 from diarization.channels import (
     ChannelMode,
-    CrosstalkSettings,
+    SplitSettings,
     carries_different_talkers,
     frame_levels,
     keep_own_runs,
@@ -23,7 +23,7 @@ from diarization.channels import (
 from diarization.windows import SlidingWindow
 
 RATE = 16000
-SETTINGS = CrosstalkSettings()
+SETTINGS = SplitSettings()
 
 
 @pytest.fixture(scope="module")
