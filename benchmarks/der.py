@@ -14,6 +14,7 @@ from the luck of one chunk alignment (worth doing before choosing a step on 33 f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -64,7 +65,8 @@ def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
-    parser.add_argument("--models", default=None)
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(Path(__file__).resolve().parents[2] / "shared" / "models"),
+                        help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
     parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")
     parser.add_argument("--mode", choices=["exact", "fast"], help="default: the model set's")

@@ -18,6 +18,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared")).resolve()
+# the engine finds models only in $DIARIZATION_MODELS or the user cache, never relative to the working
+# directory: point it at the shared set (absolute, so subprocesses and Ray workers anywhere find it too)
+os.environ.setdefault("DIARIZATION_MODELS", str(SHARED / "models"))
 
 
 @pytest.fixture(scope="session")
