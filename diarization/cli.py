@@ -146,13 +146,14 @@ def run_main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    command = getattr(args, "parser", parser).prog  # "diarize file", "diarize run", ...
     try:
         return int(args.func(args) or 0)
     except AudioError as error:
-        say_error(parser.prog, error)
+        say_error(command, error)
         return ExitCode.INPUT
     except DiarizationError as error:
-        say_error(parser.prog, error)
+        say_error(command, error)
         return ExitCode.ENGINE
     except BrokenPipeError:  # e.g. `diarize report --json | head`: the reader has gone, stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

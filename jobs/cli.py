@@ -153,19 +153,19 @@ def run_command(args: argparse.Namespace) -> int:
         from .report import format_run
         from .stats import JobAborted
     except ImportError as error:
-        say_error("diarize run", f"needs {error.name or 'the job extras'}: {install_hint('jobs')}")
+        say_error(args.parser.prog, f"needs {error.name or 'the job extras'}: {install_hint('jobs')}")
         return ExitCode.USAGE
     try:
         options = options_from_args(args)
     except ValueError as error:  # e.g. an input root URL without a bucket
-        say_error("diarize run", error)
+        say_error(args.parser.prog, error)
         return ExitCode.INPUT
     init_ray(args.address or os.environ.get("RAY_ADDRESS"), args.num_cpus, args.num_gpus, args.ray_logs)
     try:
         require_gpus(options.device, args.wait_for_gpus, say=lambda line: print(line, file=sys.stderr))
         report = run_job(options)
     except (ManifestError, JobAborted) as error:
-        say_error("diarize run", error)
+        say_error(args.parser.prog, error)
         return ExitCode.INPUT
     finally:
         ray.shutdown()
@@ -234,7 +234,7 @@ def report_command(args: argparse.Namespace) -> int:
     try:
         from .report import format_summaries, summarize
     except ImportError as error:
-        say_error("diarize report", f"needs {error.name or 'the job extras'}: {install_hint('jobs')}")
+        say_error(args.parser.prog, f"needs {error.name or 'the job extras'}: {install_hint('jobs')}")
         return ExitCode.USAGE
     summaries = summarize(args.output, args.storage_options, args.run_date, args.run_id)
     print(json.dumps(summaries, indent=2, default=str) if args.json else format_summaries(summaries))

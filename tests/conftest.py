@@ -104,5 +104,6 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
     export_code_path()  # the workers import this checkout, installed or not
     context = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=_free_port(),
                        logging_level="WARNING", log_to_driver=False)
-    yield {"resources": ray.cluster_resources(), "dashboard": f"http://{context.dashboard_url}"}
+    yield {"resources": ray.cluster_resources(), "dashboard": f"http://{context.dashboard_url}",
+           "address": context.address_info["gcs_address"]}
     ray.shutdown()
