@@ -65,7 +65,8 @@ def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
-    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(Path(__file__).resolve().parents[2] / "shared" / "models"),
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS")
+                        or str(Path(__file__).resolve().parents[2] / "shared" / "models"),
                         help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
     parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")

@@ -173,7 +173,8 @@ def frame_disagreement(a: Diarization, b: Diarization, duration: float, step: fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(REPO.parent / "shared" / "models"),
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS")
+                        or str(REPO.parent / "shared" / "models"),
                         help="model folder (default: DIARIZATION_MODELS / ../shared/models)")
     parser.add_argument("--dev", default=str(DEFAULT_DEV), help="folder of speech files to join")
     parser.add_argument("--modes", default="fast,exact")

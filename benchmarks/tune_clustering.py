@@ -30,7 +30,8 @@ from diarization.pipeline import Pipeline  # noqa: E402
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "dev"))
-    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(Path(__file__).resolve().parents[2] / "shared" / "models"),
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS")
+                        or str(Path(__file__).resolve().parents[2] / "shared" / "models"),
                         help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--mode", default=None)
     parser.add_argument("--step", type=float, default=None, help="segmentation step (s), overrides the mode's")

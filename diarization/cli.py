@@ -39,7 +39,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="a community-1 folder or our default set (" + models_default_help()
                              + "; searched: $DIARIZATION_MODELS, then ~/.cache/diarize/models)")
     parser.add_argument("--device", default=None, type=device_name,
-                        help="torch device: cpu, cuda or cuda:N (default: cuda when there is a GPU; diarize run: in the cluster)")
+                        help="torch device: cpu, cuda or cuda:N (default: cuda when there is a GPU; diarize run: "
+                             "in the cluster)")
     parser.add_argument("--mode", choices=["exact", "fast"],
                         help="exact: community-1's algorithm step by step; fast: chunks every 2.5 s and one "
                              "embedding pass over the audio (default: exact for a community-1 folder, fast for "

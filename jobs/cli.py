@@ -77,7 +77,7 @@ def add_run_command(commands: Any) -> None:
     run.add_argument("--allow-empty", action="store_true",
                      help="an empty manifest or a glob matching nothing is a successful run of 0 files "
                           "(default: an error, exit code 3)")
-    run.add_argument("--ray-logs", action="store_true", default=bool(os.environ.get("DIARIZE_RAY_LOGS")),
+    run.add_argument("--ray-logs", action="store_true", default=os.environ.get("DIARIZE_RAY_LOGS", "") not in ("", "0"),
                      help="show Ray's own log lines and warnings (default: only ours; or set DIARIZE_RAY_LOGS=1)")
     add_model_options(run)
     _storage_option(run)
