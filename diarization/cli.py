@@ -149,7 +149,9 @@ def run_main(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     command = getattr(args, "parser", parser).prog  # "diarize file", "diarize run", ...
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in a traceback at exit
+        return code
     except AudioError as error:
         say_error(command, error)
         return ExitCode.INPUT
