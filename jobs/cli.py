@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Any
 
+from .cluster import export_code_path  # noqa: F401  (tests/conftest.py and others import it from here)
+
 log = logging.getLogger("jobs")
 
 
@@ -147,8 +149,8 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         import ray
 
+        from .cluster import init_ray, require_gpus
         from .driver import run_job
-        from .gpus import require_gpus
         from .manifest import ManifestError
         from .report import format_run
         from .stats import JobAborted
@@ -174,31 +176,6 @@ def run_command(args: argparse.Namespace) -> int:
         with open(args.report_json, "w", encoding="utf-8") as handle:
             json.dump(report, handle, indent=2, default=str)
     return ExitCode.PARTIAL if report["shards"]["failed"] else ExitCode.OK
-
-
-def init_ray(address: str | None, num_cpus: int | None, num_gpus: int | None, ray_logs: bool) -> None:
-    """Join the cluster at ``address``, or start a local Ray here. Unless ``ray_logs``, Ray's own lines stay
-    off the terminal: its logger only says errors (no token-authentication warning), worker output is not
-    forwarded."""
-    import ray
-
-    level = logging.INFO if ray_logs else logging.ERROR
-    if address:
-        ray.init(address=address, logging_level=level, log_to_driver=ray_logs)
-    else:  # a local Ray started here: its workers must import this code even when it is not installed
-        export_code_path()
-        ray.init(address="local", num_cpus=num_cpus, num_gpus=num_gpus, include_dashboard=False,
-                 logging_level=level, log_to_driver=ray_logs)
-
-
-def export_code_path() -> None:
-    """Put the folder holding ``jobs`` and ``diarization`` on PYTHONPATH, which local Ray workers inherit."""
-    from pathlib import Path
-
-    root = str(Path(__file__).resolve().parents[1])
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
 
 
 def add_report_command(commands: Any) -> None:

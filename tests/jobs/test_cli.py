@@ -131,7 +131,7 @@ def test_cuda_on_a_cluster_without_gpus_fails_at_once(ray_cluster: dict[str, Any
 
 
 def test_wait_for_gpus_asks_then_times_out(ray_cluster: dict[str, Any]) -> None:
-    from jobs.gpus import NoGpuError, require_gpus
+    from jobs.cluster import NoGpuError, require_gpus
 
     said: list[str] = []
     require_gpus("cpu", None, say=said.append)  # nothing to check
@@ -176,3 +176,16 @@ def test_bad_run_options_are_one_line_before_ray_starts(argv: list[str], tmp_pat
     err = capsys.readouterr().err
     assert stopped.value.code == 2 and err.count("\n") == 1 and argv[0] in err
     assert err.startswith("diarize run: error: ")
+
+
+def test_a_cluster_that_cannot_be_joined_is_one_line(ray_cluster: dict[str, Any], tmp_path: Path) -> None:
+    """The session's cluster uses token authentication: joining it by address without RAY_AUTH_MODE fails
+    (Ray never sends the token to an explicit address by itself); the error says what to set."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_MODE"}
+    env["RAY_ADDRESS"] = ray_cluster["address"]
+    run = subprocess.run([*diarize(), "run", str(tmp_path / "calls.csv"), "--output", "out/"], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode == 4 and "Traceback" not in run.stderr, run.stderr[-3000:]
+    last = run.stderr.strip().splitlines()[-1]  # after Ray's C++ retry warnings
+    assert f"run: error: cannot join the Ray cluster at {ray_cluster['address']}" in last
+    assert last.endswith("set RAY_AUTH_MODE=token (token in ~/.ray/auth_token)")
