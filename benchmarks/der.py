@@ -14,6 +14,7 @@ from the luck of one chunk alignment (worth doing before choosing a step on 33 f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ from pyannote.core import Annotation, Segment  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
 from benchmarks.devset import DEV, load_dev  # noqa: E402
+from benchmarks.paths import SHARED  # noqa: E402
 from diarization.pipeline import Pipeline  # noqa: E402
 
 
@@ -42,7 +44,8 @@ def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", default=str(DEV))
-    parser.add_argument("--models", default=None)
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
+                        help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
     parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")
     parser.add_argument("--mode", choices=["exact", "fast"], help="default: the model set's")

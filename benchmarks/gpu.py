@@ -19,6 +19,7 @@ speaker set differs after the best one-to-one mapping of labels).
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import threading
 import time
@@ -169,7 +170,9 @@ def frame_disagreement(a: Diarization, b: Diarization, duration: float, step: fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--models", default=None, help="model folder (default: DIARIZATION_MODELS / ../shared/models)")
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS")
+                        or str(REPO.parent / "shared" / "models"),
+                        help="model folder (default: DIARIZATION_MODELS / ../shared/models)")
     parser.add_argument("--dev", default=str(DEFAULT_DEV), help="folder of speech files to join")
     parser.add_argument("--modes", default="fast,exact")
     parser.add_argument("--repeat", type=int, default=3)

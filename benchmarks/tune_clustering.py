@@ -10,6 +10,7 @@ usage: python -m benchmarks.tune_clustering [--mode fast|exact] [--thresholds 0.
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 import sys
 import time
@@ -23,13 +24,15 @@ from pyannote.core import Annotation, Segment  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
 from benchmarks.devset import DEV, load_dev  # noqa: E402
+from benchmarks.paths import SHARED  # noqa: E402
 from diarization.pipeline import Pipeline  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dev", default=str(DEV))
-    parser.add_argument("--models", default=None)
+    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
+                        help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--mode", default=None)
     parser.add_argument("--step", type=float, default=None, help="segmentation step (s), overrides the mode's")
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9")

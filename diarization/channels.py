@@ -57,7 +57,6 @@ class SplitSettings:
     min_own_seconds: float = 0.2  # a local speaker's run with less own speech under it is dropped
     reach_seconds: float | None = 0.3  # frames farther than this from own speech are dropped too
     min_duration_off: float = 0.3  # a channel's talker pausing less than this goes on talking (gaps filled)
-    widen_seconds: float = 0.0  # turns start this much earlier and end this much later
     tone_share: float = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
     tone_seconds: float = 0.05  # ... for this long is a tone
     split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...

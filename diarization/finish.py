@@ -16,7 +16,7 @@ from .reconstruction import diarize_from_clusters
 from .result import DiarizationResult
 from .result_builder import build_result, empty_result
 from .segmentation import speaker_count
-from .split_calls import ChannelSegmentation, cluster_channels, widened
+from .split_calls import ChannelSegmentation, cluster_channels
 from .windows import SlidingWindow, Windowed
 
 
@@ -35,13 +35,11 @@ class Finisher:
     embedding_dimension: int
     min_duration_off: float = 0.0
     split_min_duration_off: float = 0.0  # the same within a channel of a split call
-    split_widen_seconds: float = 0.0  # a split call's turns widened by this at both ends
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Finisher:
         return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
-                   config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off),
-                   config.split.widen_seconds)
+                   config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off))
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
@@ -69,6 +67,4 @@ class Finisher:
         turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,
                                                  min_duration_off=min_duration_off,
                                                  exclusive_min_duration_off=self.min_duration_off)
-        if owners is not None:
-            turns = widened(turns, self.split_widen_seconds, duration)
         return build_result(uri, duration, turns, exclusive, centroids, owners)

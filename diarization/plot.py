@@ -1,4 +1,4 @@
-"""A timeline picture of a diarization (needs matplotlib: ``pip install diarize[plot]``)."""
+"""A timeline picture of a diarization (needs matplotlib: ``pip install "diarize-batch[plot]"``)."""
 
 from __future__ import annotations
 

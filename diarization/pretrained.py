@@ -8,8 +8,8 @@ Layouts recognised by :func:`resolve_model_set`:
   ``campplus-sv-zh-en-common/campplus_cn_en_common.pt`` -> CAM++ embeddings, PLDA-free clustering.
 
 With no path, the default set is looked up in ``$DIARIZATION_MODELS``, then the user cache
-(``~/.cache/diarize/models``, filled by ``diarize models download``), then ``./models`` and
-``../shared/models`` (a development checkout).
+(``~/.cache/diarize/models``, filled by ``diarize models download``): the same folders from any working
+directory. Nothing is downloaded on first use; the error names the command that gets the models.
 """
 
 from __future__ import annotations
@@ -74,12 +74,21 @@ def user_cache_dir() -> Path:
 
 
 def candidate_dirs() -> list[Path]:
-    """Folders searched, in order, when no model path is given."""
+    """Folders searched, in order, when no model path is given (absolute: the working directory does not
+    matter)."""
     found = []
     if os.environ.get("DIARIZATION_MODELS"):
-        found.append(Path(os.environ["DIARIZATION_MODELS"]).expanduser())
-    found += [user_cache_dir(), Path("models"), Path("..") / "shared" / "models"]
+        found.append(Path(os.environ["DIARIZATION_MODELS"]).expanduser().absolute())
+    found.append(user_cache_dir().absolute())
     return found
+
+
+def find_default_set() -> Path | None:
+    """The first folder of :func:`candidate_dirs` holding our default set, or None."""
+    for root in candidate_dirs():
+        if (root / SEGMENTATION_DIR / "pytorch_model.bin").is_file() and (root / CAMPPLUS_DIR).is_dir():
+            return root
+    return None
 
 
 def resolve_model_set(path: str | os.PathLike | None = None) -> ModelSet:
@@ -89,9 +98,9 @@ def resolve_model_set(path: str | os.PathLike | None = None) -> ModelSet:
         if not root.is_dir():
             raise ModelLoadError(f"{root}: model folder not found")
         return _community_1(root) if (root / "config.yaml").is_file() else _default_set(root)
-    for root in candidate_dirs():
-        if (root / SEGMENTATION_DIR / "pytorch_model.bin").is_file() and (root / CAMPPLUS_DIR).is_dir():
-            return _default_set(root)
+    root = find_default_set()
+    if root is not None:
+        return _default_set(root)
     searched = ", ".join(str(p) for p in candidate_dirs())
     raise ModelLoadError(
         f"no models found (searched {searched}); run `diarize models download` "

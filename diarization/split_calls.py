@@ -25,7 +25,6 @@ import torch
 from .audio import Audio
 from .channels import ChannelMode, SplitSettings, carries_different_talkers, keep_own_runs, own_speech
 from .clustering import Clustering
-from .reconstruction import ClusterTurn
 from .windows import SlidingWindow, Windowed
 
 
@@ -80,20 +79,6 @@ def embed_channels(audio: Audio, segmentation: ChannelSegmentation,
             continue
         embeddings[:, mine] = embed(audio.waveform[channel:channel + 1], Windowed(data, segmentation.window))
     return embeddings
-
-
-def widened(turns: Sequence[ClusterTurn], seconds: float, duration: float) -> list[ClusterTurn]:
-    """Each cluster's turns ``seconds`` longer at both ends (within the file), overlapping ones merged."""
-    if seconds <= 0:
-        return list(turns)
-    out: list[ClusterTurn] = []
-    for start, end, k in sorted(turns, key=lambda turn: (turn[2], turn[0])):
-        start, end = max(0.0, start - seconds), min(duration, end + seconds)
-        if out and out[-1][2] == k and start <= out[-1][1]:
-            out[-1] = ClusterTurn(out[-1][0], max(end, out[-1][1]), k)
-        else:
-            out.append(ClusterTurn(start, end, k))
-    return sorted(out)
 
 
 def channel_bounds(num_speakers: int | None, min_speakers: int | None, max_speakers: int | None,

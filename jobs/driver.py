@@ -30,7 +30,7 @@ from .actors import Actors
 from .engine import EngineSpec
 from .flight import FileState, RunContext
 from .keys import id_hash
-from .manifest import BadRow, FileTask, Item, Manifest
+from .manifest import BadRow, FileTask, Item, Manifest, ManifestError
 from .plan import JobOptions, Plan, plan_resources
 from .progress import JobProgress
 from .records import CommitSummary, FileResult
@@ -91,6 +91,10 @@ class Job:
         started, clock = datetime.now(timezone.utc), time.monotonic()
         manifest = Manifest(self.options.manifest, self.options.storage_options, self.options.manifest_format,
                             input_root=self.options.input_root)
+        if not self.options.allow_empty and manifest.is_empty():  # before anything is deleted or started
+            what = "glob matches no audio file" if manifest.format == "glob" else "manifest has no rows"
+            raise ManifestError(f"{self.options.manifest}: the {what}; nothing to do (--allow-empty makes "
+                                "that a successful run)")
         resume = self._prepare(manifest)
         enabled = sys.stderr.isatty() if self.options.progress is None else self.options.progress
         self.progress = JobProgress(enabled, manifest.total_rows)

@@ -129,6 +129,10 @@ class Manifest:
         with fsspec.open(self.source, "rb", **self.storage_options) as handle:
             return int(pq.ParquetFile(handle).metadata.num_rows)
 
+    def is_empty(self) -> bool:
+        """No row at all (a glob matching nothing, a header-only CSV, an empty JSONL or Parquet file)."""
+        return next(iter(self._raw_batches()), None) is None
+
     def __iter__(self) -> Iterator[list[Item]]:
         seen = HashSet64()
         row = 0

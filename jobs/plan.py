@@ -51,6 +51,7 @@ class JobOptions:
     max_crashed_files: int = 100
     progress: bool | None = None  # default: when standard error is a terminal
     input_root: str | None = None  # folder or URL prefix every manifest path must lie under
+    allow_empty: bool = False  # an empty manifest (or a glob matching nothing) is a run of 0 files, not an error
 
     def __post_init__(self) -> None:
         """Resolve the run date and fill it into the manifest and input root; refuse a run id or run date

@@ -58,8 +58,9 @@ def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run
     dataset = store.dataset("status")
     if dataset is None:
         return []
-    table = dataset.to_table(columns=[PARTITION, "run_id", "file_id", "status", "error_type", "duration",
-                                      "processing_time", "finished_at"], filter=selection(run_date, run_id))
+    table = dataset.to_table(columns=[PARTITION, "run_id", "file_id", "status", "error_type", "error_message",
+                                      "duration", "processing_time", "finished_at"],
+                             filter=selection(run_date, run_id))
     summaries = []
     for group in _groups(table):
         ok = pc.equal(group["status"], "ok")
@@ -73,10 +74,18 @@ def summarize(output: str, storage_options: Mapping[str, Any] | None = None, run
                    "ok": int(pc.sum(ok).as_py() or 0), "failed": errors.num_rows, "errors": error_counts,
                    "audio_hours": audio / 3600, "worker_seconds": processing,
                    "first_commit": first.isoformat() if first else None,
-                   "last_commit": last.isoformat() if last else None}
+                   "last_commit": last.isoformat() if last else None,
+                   "failed_files": _failed_files(errors)}
         summary["run"] = _run_json(store, key_date, key_run)
         summaries.append(summary)
     return summaries
+
+
+def _failed_files(errors: pa.Table) -> list[dict[str, str]]:
+    """The error rows of one run as (file id, error type, message), by error type then file id."""
+    rows = errors.select(["file_id", "error_type", "error_message"]).to_pylist()
+    return sorted(({key: value or "" for key, value in row.items()} for row in rows),
+                  key=lambda row: (row["error_type"], row["file_id"]))
 
 
 def selection(run_date: str | None = None, run_id: str | None = None) -> pc.Expression | None:
@@ -90,8 +99,9 @@ def selection(run_date: str | None = None, run_id: str | None = None) -> pc.Expr
     return condition
 
 
-def format_summaries(summaries: list[dict[str, Any]]) -> str:
-    """``diarize report``'s text output."""
+def format_summaries(summaries: list[dict[str, Any]], most_failed: int = 20) -> str:
+    """``diarize report``'s text output: a line per run, its failed files (at most ``most_failed`` of
+    each run; ``--json`` has them all), then per-partition totals."""
     if not summaries:
         return "no committed results found"
     header = (f"{'run_date':<11} {'run_id':<24} {'files':>8} {'ok':>8} {'failed':>7} {'audio h':>9} "
@@ -107,6 +117,11 @@ def format_summaries(summaries: list[dict[str, Any]]) -> str:
                      + (", ".join(f"{k} {v}" for k, v in s["errors"].items()) or "-"))
         if run.get("manifest"):
             lines.append(f"{'':<11} read {run['manifest']}")
+        failed = s.get("failed_files", [])
+        for row in failed[:most_failed]:
+            lines.append(f"{'':<11} failed {row['file_id']}  {row['error_type']}  {row['error_message']}")
+        if len(failed) > most_failed:
+            lines.append(f"{'':<11} ... and {len(failed) - most_failed} more failed files (--json lists all)")
     dates: dict[str, list[int]] = {}
     for s in summaries:
         totals = dates.setdefault(s["run_date"], [0, 0, 0])

@@ -18,6 +18,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared")).resolve()
+# the engine finds models only in $DIARIZATION_MODELS or the user cache, never relative to the working
+# directory: point it at the shared set (absolute, so subprocesses and Ray workers anywhere find it too)
+os.environ.setdefault("DIARIZATION_MODELS", str(SHARED / "models"))
 
 
 @pytest.fixture(scope="session")
@@ -101,5 +104,6 @@ def ray_cluster() -> Iterator[dict[str, Any]]:
     export_code_path()  # the workers import this checkout, installed or not
     context = ray.init(address="local", num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", dashboard_port=_free_port(),
                        logging_level="WARNING", log_to_driver=False)
-    yield {"resources": ray.cluster_resources(), "dashboard": f"http://{context.dashboard_url}"}
+    yield {"resources": ray.cluster_resources(), "dashboard": f"http://{context.dashboard_url}",
+           "address": context.address_info["gcs_address"]}
     ray.shutdown()

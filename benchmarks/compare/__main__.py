@@ -237,7 +237,7 @@ def main() -> int:
         "--der", action="store_true",
         help="also score ours-fast, ours-exact, reference-default, senko on the dev set"
     )
-    parser.add_argument("--models", help="our default model set (default: found as `diarize file` finds it)")
+    parser.add_argument("--models", help="our default model set (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--workdir", help="keep (and reuse) inputs, community-1 folder and RTTMs here")
     parser.add_argument("--json", help="write every figure to this JSON file")
     parser.add_argument("--timeout", type=float, help="seconds allowed to each process")
@@ -268,9 +268,7 @@ def main() -> int:
         sizes if args.reference_sizes == "all" else parse_list(args.reference_sizes, list(SIZES), "size")
     )
     if args.models is None:
-        from diarization.pretrained import resolve_model_set
-
-        args.models = str(resolve_model_set(None).root.resolve())
+        args.models = os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models")
     temporary = tempfile.TemporaryDirectory(prefix="compare-") if not args.workdir else None
     work = Path(args.workdir or temporary.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)

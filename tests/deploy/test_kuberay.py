@@ -120,6 +120,7 @@ def test_nightly_command_line_parses_with_the_real_cli() -> None:
     assert run.command == "run" and report.command == "report"
     yesterday = resolve_run_date("yesterday")
     assert PLACEHOLDER in run.manifest and run.device == "cuda" and run.run_date == yesterday
+    assert run.wait_for_gpus >= 600  # GPU workers scale from zero: without it the job fails at once
     options = options_from_args(run)
     assert options.manifest == run.manifest.replace(PLACEHOLDER, yesterday) and options.run_date == yesterday
     assert report.output == run.output and report.run_date == yesterday and PLACEHOLDER in report.html

@@ -276,17 +276,18 @@ def _diarize(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_cli_bad_file_exits_2_with_one_line(tmp_path, models_dir) -> None:
+def test_cli_bad_file_exits_3_with_one_line(tmp_path, models_dir) -> None:
+    """An input error (3), not a usage error (2, argparse's) nor an engine or model error (4)."""
     bad = tmp_path / "not audio.wav"
     bad.write_bytes(b"\x00\x01garbage" * 100)
     run = _diarize("file", str(bad), "--models", str(models_dir), "-q", cwd=tmp_path)
-    assert run.returncode == 2, run.stderr
+    assert run.returncode == 3, run.stderr
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("diarize: error: ") and str(bad) in lines[0] and "Traceback" not in run.stderr
+    assert lines[0].startswith("diarize file: error: ") and str(bad) in lines[0] and "Traceback" not in run.stderr
     assert run.stdout == ""
     missing = _diarize("file", "missing.wav", "--models", str(models_dir), "-q", cwd=tmp_path)
-    assert missing.returncode == 2 and missing.stderr.strip() == "diarize: error: missing.wav: no such file"
+    assert missing.returncode == 3 and missing.stderr.strip() == "diarize file: error: missing.wav: no such file"
 
 
 def test_cli_good_file_writes_rttm_and_plot(tmp_path, models_dir, speech, speech_result) -> None:
