@@ -3,7 +3,8 @@ range of AHC thresholds that would have found the reference count.
 
 From cached features (``benchmarks.feature_cache``, shared with ``benchmarks/der.py --cache DIR``). For each
 file and alignment the clustering's training embeddings are clustered as ``AgglomerativeClustering`` does
-(same linkage, same "large cluster" rule) and cut at every threshold of a grid: the printed interval is
+(same linkage and distances, same "large cluster" rule; small clusters it would keep with
+``keep_distinct`` are not counted) and cut at every threshold of a grid: the printed interval is
 where the number of large clusters equals the reference count ("-" when no single cut gets it; then the
 count is lost before clustering: too few training embeddings of some speaker). Also printed: how many
 training embeddings the file has, and the share of each reference speaker's speech in the file.
@@ -23,11 +24,12 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from benchmarks.accuracy import collect
 from benchmarks.der import DEFAULT_CALLS, SHARED_DATA, parse_offsets
 from benchmarks.feature_cache import features
+from diarization.clustering.agglomerative import EUCLIDEAN_ONLY
 from diarization.clustering.assignment import select_training
 from diarization.clustering.distances import condensed_distances
 from diarization.pipeline import Pipeline
 
-GRID = np.round(np.arange(0.30, 1.41, 0.01), 2)
+GRID = np.round(np.arange(0.10, 1.41, 0.01), 2)
 
 
 def counts_by_threshold(train: np.ndarray, min_cluster_size: int, method: str) -> np.ndarray:
@@ -36,8 +38,11 @@ def counts_by_threshold(train: np.ndarray, min_cluster_size: int, method: str) -
     if n < 2:
         return np.full(len(GRID), n)
     min_size = min(min_cluster_size, max(1, round(0.1 * n)))
-    unit = train / np.linalg.norm(train, axis=-1, keepdims=True)
-    dendrogram = linkage(condensed_distances(unit, "euclidean"), method=method)
+    if method in EUCLIDEAN_ONLY:
+        unit = train / np.linalg.norm(train, axis=-1, keepdims=True)
+        dendrogram = linkage(condensed_distances(unit, "euclidean"), method=method)
+    else:
+        dendrogram = linkage(condensed_distances(train, "cosine"), method=method)
     counts = []
     for threshold in GRID:
         labels = fcluster(dendrogram, threshold, criterion="distance")
@@ -80,7 +85,8 @@ def main() -> int:
             total = sum(d for _, d in chart)
             shares = " ".join(f"{100 * d / total:.0f}" for _, d in chart)
             mark = "" if at == ref else "  <-- wrong"
-            print(f"{item.subset + '/' + item.uri:44s} @{offset:<4g} ref {ref} hyp@{clustering.threshold:g} {at}  "
+            name = f"{item.subset}/{item.uri}"
+            print(f"{name:44s} @{offset:<4g} ref {ref} hyp@{clustering.threshold:g} {at}  "
                   f"right cut {interval(counts, ref):9s}  train {len(train):4d}  speech% {shares}{mark}")
     return 0
 

@@ -42,7 +42,7 @@ def main() -> int:
     parser.add_argument("--calls", nargs="*", default=None, metavar="DIR")
     parser.add_argument("--models", default=None)
     parser.add_argument("--mode", default=None)
-    parser.add_argument("--step", type=float, default=None, help="segmentation step (s), overrides the mode's")
+    parser.add_argument("--step", type=float, default=None, help="segmentation step (s)")
     parser.add_argument("--offset", type=float, default=0.0)
     parser.add_argument("--offsets", default=None, help="comma-separated offsets (s), scores pooled")
     parser.add_argument("--cache", default=None, help="folder keeping segmentations and embeddings")

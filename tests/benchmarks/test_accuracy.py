@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pyannote.core import Annotation, Segment
+from pyannote.core import Annotation
 
 from benchmarks.accuracy import FileScore, Totals, collect, count_table, grouped, hypothesis, score, table
 from benchmarks.feature_cache import Features, cache_key, load, save
