@@ -25,6 +25,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from benchmarks.accuracy import collect
 from benchmarks.der import DEFAULT_CALLS, SHARED_DATA, parse_offsets
 from benchmarks.feature_cache import features
+from benchmarks.paths import SHARED
 from diarization.clustering.agglomerative import EUCLIDEAN_ONLY
 from diarization.clustering.assignment import select_training
 from diarization.clustering.distances import condensed_distances

@@ -26,6 +26,7 @@ from pathlib import Path
 from benchmarks.accuracy import FileScore, collect, grouped
 from benchmarks.der import DEFAULT_CALLS, SHARED_DATA, finish_and_score, parse_offsets, with_clustering
 from benchmarks.feature_cache import features
+from benchmarks.paths import SHARED
 from diarization.pipeline import Pipeline
 
 
