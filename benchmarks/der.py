@@ -1,49 +1,80 @@
-"""Score the engine on the dev set: per-file and total DER and speaker-count errors.
+"""Score the engine: per file, per subset and in total, DER split into miss / false alarm / confusion, and
+speaker-count errors (hypothesis vs reference number of speakers per file).
 
 DER is pyannote.metrics' ``DiarizationErrorRate(collar=0.0, skip_overlap=False)`` with the UEM where the
-set gives one (``benchmarks.devset``), as ../shared/tools/der.py scores it.
+set gives one, as ../shared/tools/der.py scores it (``benchmarks.accuracy``).
 
-usage: python3 -m benchmarks.der [--dev ../shared/data/dev] [--models DIR] [--out RTTM_DIR] [--exclusive]
-    [--mode fast|exact] [--step SECONDS] [--offset SECONDS]
+usage: python3 -m benchmarks.der [--dev ../shared/data/dev] [--calls [DIR ...]] [--models DIR]
+    [--out RTTM_DIR] [--exclusive] [--mode fast|exact] [--step SECONDS] [--offsets 0,0.8,1.6]
+    [--cache DIR] [--clustering JSON] [--quiet]
 
-``--offset`` prepends that much silence to every file and shifts the output back before scoring: the
-chunks then fall elsewhere on the speech, so the mean DER over a few offsets tells a setting's accuracy
-from the luck of one chunk alignment (worth doing before choosing a step on 33 files).
+``--calls`` adds ../shared/data/dev-calls/mono and mp3 (or the folders given) as further sets.
+``--offsets`` (or ``--offset``) prepends that much silence to every file and shifts the output back before
+scoring: the chunks then fall elsewhere on the speech, so the pooled DER over a few offsets tells a
+setting's accuracy from the luck of one chunk alignment (worth doing on 33 files).
+``--cache DIR`` keeps each file's segmentation and embeddings (``benchmarks.feature_cache``): a second run,
+e.g. with other ``--clustering`` parameters (JSON merged into the clustering's), only clusters.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import dataclasses
+import json
 import sys
 import tempfile
 import time
-import warnings
-from collections import defaultdict
 from pathlib import Path
 
-warnings.filterwarnings("ignore")
+from benchmarks.accuracy import (  # noqa: F401  (load_rttm, load_uem: imported from here by other scripts)
+    FileScore,
+    ScoredFile,
+    collect,
+    count_table,
+    hypothesis,
+    load_rttm,
+    load_uem,
+    score,
+    table,
+)
+from benchmarks.feature_cache import Features, delayed, features  # noqa: F401  (delayed: as before)
+from benchmarks.paths import SHARED
+from diarization.finish import Finisher
+from diarization.pipeline import Pipeline
 
-from pyannote.core import Annotation, Segment  # noqa: E402
-from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
-
-from benchmarks.devset import DEV, load_dev  # noqa: E402
-from benchmarks.paths import SHARED  # noqa: E402
-from diarization.pipeline import Pipeline  # noqa: E402
+SHARED_DATA = SHARED / "data"
+DEFAULT_CALLS = [SHARED_DATA / "dev-calls" / "mono", SHARED_DATA / "dev-calls" / "mp3"]
 
 
-def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
-    """The file's audio with ``seconds`` of silence before it, as an in-memory input."""
-    import torch
+def with_clustering(finisher: Finisher, overrides: dict) -> Finisher:
+    """``finisher`` with its clustering's parameters updated by ``overrides`` (same clustering class)."""
+    if not overrides:
+        return finisher
+    return dataclasses.replace(finisher, clustering=dataclasses.replace(finisher.clustering, **overrides))
 
-    audio = pipeline.load(path)
-    silence = torch.zeros((1, round(seconds * audio.sample_rate)), dtype=audio.waveform.dtype)
-    return {"waveform": torch.cat([silence, audio.waveform], dim=1), "sample_rate": audio.sample_rate}
+
+def finish_and_score(finisher: Finisher, item: ScoredFile, feats: Features, offset: float,
+                     exclusive: bool = False) -> tuple[FileScore, object]:
+    """Clustering and reconstruction of cached features, then the score: (score, hypothesis Annotation)."""
+    result = finisher(feats.uri, feats.duration, feats.segmentations, feats.embeddings)
+    diarization = result.exclusive_speaker_diarization if exclusive else result.speaker_diarization
+    hyp = hypothesis(diarization, item.uri, offset)
+    return score(item, hyp, offset), hyp
+
+
+def parse_offsets(args: argparse.Namespace) -> list[float]:
+    if args.offsets:
+        return [float(v) for v in args.offsets.split(",")]
+    return [args.offset]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", default=str(DEV))
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", default=str(SHARED_DATA / "dev"), help="a scored set (default: dev)")
+    parser.add_argument("--calls", nargs="*", default=None, metavar="DIR",
+                        help="further sets (no value: ../shared/data/dev-calls/mono and mp3)")
     parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
                         help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
@@ -51,51 +82,53 @@ def main() -> int:
     parser.add_argument("--mode", choices=["exact", "fast"], help="default: the model set's")
     parser.add_argument("--step", type=float, help="seconds between chunks (default: the mode's)")
     parser.add_argument("--offset", type=float, default=0.0, help="seconds of silence put before each file")
+    parser.add_argument("--offsets", default=None, help="several offsets, comma-separated (e.g. 0,0.8,1.6)")
+    parser.add_argument("--cache", default=None, help="folder keeping segmentations and embeddings")
+    parser.add_argument("--clustering", default="{}", help="JSON of clustering parameters to override")
+    parser.add_argument("--quiet", action="store_true", help="no per-file lines")
     args = parser.parse_args()
 
-    dev = load_dev(Path(args.dev))
-    refs, uems, wavs = dev.refs, dev.uems, dev.wavs
+    roots = [Path(args.dev)] + [Path(p) for p in (DEFAULT_CALLS if args.calls == [] else args.calls or [])]
+    items = [item for root in roots for item in collect(root)]
+    set_of = {item.subset: item.set_name for item in items}
+    offsets = parse_offsets(args)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp())
-    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(args.cache) if args.cache else None
 
     pipeline = Pipeline.from_pretrained(args.models, mode=args.mode, step=args.step)
-    print(f"models: {pipeline.models.name} ({pipeline.models.root}), device {pipeline.device}")
-    metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
-    by_group: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    count_errors, audio_seconds, compute_seconds = 0, 0.0, 0.0
-    for uri in sorted(refs):
-        if uri not in wavs:
-            print(f"{uri}: no audio", file=sys.stderr)
-            continue
-        start = time.perf_counter()
-        result = pipeline(wavs[uri] if not args.offset else delayed(pipeline, wavs[uri], args.offset))
-        compute_seconds += time.perf_counter() - start
-        audio_seconds += result.duration
-        hyp_annotation = Annotation(uri=uri)
-        annotation = result.exclusive_speaker_diarization if args.exclusive else result.speaker_diarization
-        for i, (turn, speaker) in enumerate(annotation):
-            begin, end = turn.start - args.offset, turn.end - args.offset
-            if end > 0:
-                hyp_annotation[Segment(max(begin, 0.0), end), i] = speaker
-        (out / f"{uri}.rttm").write_text(hyp_annotation.to_rttm())
-        ref = refs[uri]
-        uem = uems.get(uri)
-        details = metric(ref, hyp_annotation, uem=uem, detailed=True) if uem else \
-            metric(ref, hyp_annotation, detailed=True)
-        group = wavs[uri].parent.name
-        by_group[group][0] += details["confusion"] + details["missed detection"] + details["false alarm"]
-        by_group[group][1] += details["total"]
-        n_hyp, n_ref = len(hyp_annotation.labels()), len(ref.labels())
-        count_errors += n_hyp != n_ref
-        print(f"{uri:28s} DER {100 * details['diarization error rate']:6.2f}%  "
-              f"(miss {details['missed detection']:.1f} s, fa {details['false alarm']:.1f} s, "
-              f"conf {details['confusion']:.1f} s)  speakers hyp {n_hyp} ref {n_ref}", flush=True)
-    for group, (error, total) in sorted(by_group.items()):
-        print(f"  {group:24s} DER {100 * error / max(total, 1e-9):6.2f}%")
-    print(f"speaker-count errors: {count_errors} of {len(refs)} files")
-    print(f"compute: {compute_seconds:.1f} s for {audio_seconds:.1f} s of audio "
-          f"(real-time factor {compute_seconds / max(audio_seconds, 1e-9):.4f}, includes decoding)")
-    print(f"DER {100 * abs(metric):.2f}")
+    finisher = with_clustering(pipeline.finisher, json.loads(args.clustering))
+    print(f"models: {pipeline.models.name} ({pipeline.models.root}), mode {pipeline.mode}, "
+          f"device {pipeline.device}, clustering {finisher.clustering}")
+    scores: list[FileScore] = []
+    audio_seconds, compute_seconds, computed = 0.0, 0.0, 0
+    for offset in offsets:
+        folder = out / f"offset-{offset:g}" if len(offsets) > 1 else out
+        for item in items:
+            start = time.perf_counter()
+            feats, fresh = features(pipeline, item.audio, offset, cache)
+            file_score, hyp = finish_and_score(finisher, item, feats, offset, args.exclusive)
+            if fresh:
+                compute_seconds += time.perf_counter() - start
+                audio_seconds += feats.duration
+                computed += 1
+            scores.append(file_score)
+            target = folder / item.subset
+            target.mkdir(parents=True, exist_ok=True)
+            (target / f"{item.uri}.rttm").write_text(hyp.to_rttm())
+            if not args.quiet:
+                s = file_score
+                print(f"{item.subset + '/' + item.uri:44s} @{offset:<4g} DER {100 * s.der:6.2f}%  "
+                      f"(miss {s.missed:.1f} s, fa {s.false_alarm:.1f} s, conf {s.confusion:.1f} s)  "
+                      f"speakers hyp {s.hyp_speakers} ref {s.ref_speakers}", flush=True)
+    print(f"offsets: {', '.join(f'{o:g}' for o in offsets)} s (scores pooled over them)")
+    print("\n".join(table(scores, set_of)))
+    print("speaker-count errors (hyp per offset):")
+    print("\n".join(count_table(scores)) or "  none")
+    if computed:
+        print(f"compute: {compute_seconds:.1f} s for {audio_seconds:.1f} s of audio in {computed} files "
+              f"(real-time factor {compute_seconds / max(audio_seconds, 1e-9):.4f}, includes decoding)")
+    first_set = [s for s in scores if set_of[s.subset] == items[0].set_name]
+    print(f"DER {100 * sum(s.error for s in first_set) / max(sum(s.total for s in first_set), 1e-9):.2f}")
     return 0
 
 

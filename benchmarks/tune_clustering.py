@@ -1,83 +1,80 @@
-"""Sweep the PLDA-free clustering's threshold (and min cluster size) on the dev set.
+"""Sweep the clustering's parameters on the scored sets, from cached segmentations and embeddings.
 
-Segmentation and embeddings are computed once per file (for the chosen mode); only clustering and
-reconstruction are repeated, so a sweep costs little more than one pass. Prints total DER per setting
-and per dev subset. One global setting is chosen for all files: do not tune to single files.
+Segmentation and embeddings are computed once per file and alignment (``benchmarks.feature_cache``; with
+``--cache DIR`` once for good, e.g. shared with ``benchmarks/der.py --cache DIR``); only clustering and
+reconstruction are repeated, so a sweep costs seconds per setting. One line per setting: DER and
+speaker-count errors per subset, pooled over the alignments. One global setting is chosen for all files:
+do not tune to single files.
 
-usage: python -m benchmarks.tune_clustering [--mode fast|exact] [--thresholds 0.5,0.6,...]
+usage: python -m benchmarks.tune_clustering [--dev DIR] [--calls [DIR ...]] [--offsets 0,0.7,1.3,1.9]
+    [--cache DIR] [--mode fast|exact] [--thresholds 0.5,0.6,...] [--min-cluster-sizes 12]
+    [--grid '[{"threshold": 0.7}, {"threshold": 0.8, "min_cluster_size": 6}]']
+
+``--grid`` (a JSON list of parameter overrides) replaces the threshold x min-cluster-size product.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import dataclasses
+import itertools
+import json
 import sys
 import time
-import warnings
-from collections import defaultdict
 from pathlib import Path
 
-warnings.filterwarnings("ignore")
+from benchmarks.accuracy import FileScore, collect, grouped
+from benchmarks.der import DEFAULT_CALLS, SHARED_DATA, finish_and_score, parse_offsets, with_clustering
+from benchmarks.feature_cache import features
+from benchmarks.paths import SHARED
+from diarization.pipeline import Pipeline
 
-from pyannote.core import Annotation, Segment  # noqa: E402
-from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
-from benchmarks.devset import DEV, load_dev  # noqa: E402
-from benchmarks.paths import SHARED  # noqa: E402
-from diarization.pipeline import Pipeline  # noqa: E402
+def settings_of(args: argparse.Namespace) -> list[dict]:
+    if args.grid:
+        return list(json.loads(args.grid))
+    return [{"threshold": float(t), "min_cluster_size": int(m)}
+            for m, t in itertools.product(args.min_cluster_sizes.split(","), args.thresholds.split(","))]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", default=str(DEV))
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dev", default=str(SHARED_DATA / "dev"))
+    parser.add_argument("--calls", nargs="*", default=None, metavar="DIR")
     parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
                         help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
     parser.add_argument("--mode", default=None)
-    parser.add_argument("--step", type=float, default=None, help="segmentation step (s), overrides the mode's")
+    parser.add_argument("--step", type=float, default=None, help="segmentation step (s)")
+    parser.add_argument("--offset", type=float, default=0.0)
+    parser.add_argument("--offsets", default=None, help="comma-separated offsets (s), scores pooled")
+    parser.add_argument("--cache", default=None, help="folder keeping segmentations and embeddings")
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9")
     parser.add_argument("--min-cluster-sizes", default="12")
+    parser.add_argument("--grid", default=None, help="JSON list of clustering parameter overrides")
     args = parser.parse_args()
 
-    dev = load_dev(Path(args.dev))
-    refs, uems, wavs = dev.refs, dev.uems, dev.wavs
+    roots = [Path(args.dev)] + [Path(p) for p in (DEFAULT_CALLS if args.calls == [] else args.calls or [])]
+    items = [item for root in roots for item in collect(root)]
+    set_of = {item.subset: item.set_name for item in items}
+    offsets = parse_offsets(args)
+    cache = Path(args.cache) if args.cache else None
     pipeline = Pipeline.from_pretrained(args.models, mode=args.mode, step=args.step)
-    print(f"models {pipeline.models.name}, mode {pipeline.mode}, step {pipeline.segmenter.step} s")
-    cache = {}
+    print(f"models {pipeline.models.name}, mode {pipeline.mode}, step {pipeline.segmenter.step} s, "
+          f"offsets {offsets}, base {pipeline.finisher.clustering}")
     start = time.perf_counter()
-    audio_seconds = 0.0
-    for uri in sorted(refs):
-        audio = pipeline.load(wavs[uri])
-        [segs] = pipeline.segment_many([audio])
-        [embs] = pipeline.embed_many([(audio, segs)]) if pipeline.needs_embeddings(segs) else [None]
-        cache[uri] = (audio.uri, audio.duration, segs, embs)
-        audio_seconds += audio.duration
-    elapsed = time.perf_counter() - start
-    print(f"segmentation + embeddings: {elapsed:.1f} s for {audio_seconds:.0f} s of audio "
-          f"(RTF {elapsed / audio_seconds:.4f})")
-    base = pipeline.finisher
-    for size in [int(v) for v in args.min_cluster_sizes.split(",")]:
-        for threshold in [float(v) for v in args.thresholds.split(",")]:
-            clustering = dataclasses.replace(base.clustering, threshold=threshold, min_cluster_size=size)
-            pipeline.finisher = dataclasses.replace(base, clustering=clustering)
-            metric = DiarizationErrorRate(collar=0.0, skip_overlap=False)
-            groups = defaultdict(lambda: [0.0, 0.0])
-            count_errors = 0
-            for uri, (name, duration, segs, embs) in cache.items():
-                result = pipeline.finish(name, duration, segs, embs)
-                hyp = Annotation(uri=uri)
-                for i, (turn, speaker) in enumerate(result.speaker_diarization):
-                    hyp[Segment(turn.start, turn.end), i] = speaker
-                d = metric(refs[uri], hyp, uem=uems[uri], detailed=True) if uri in uems else \
-                    metric(refs[uri], hyp, detailed=True)
-                group = groups[wavs[uri].parent.name]
-                group[0] += d["confusion"] + d["missed detection"] + d["false alarm"]
-                group[1] += d["total"]
-                count_errors += len(hyp.labels()) != len(refs[uri].labels())
-            per_group = "  ".join(f"{g[:6]} {100 * e / t:5.1f}" for g, (e, t) in sorted(groups.items()))
-            print(f"threshold {threshold:.3f} min_size {size:3d}: DER {100 * abs(metric):6.2f}%  "
-                  f"count errors {count_errors:2d}  | {per_group}", flush=True)
-    pipeline.finisher = base
+    loaded = [(item, offset, features(pipeline, item.audio, offset, cache)[0])
+              for offset in offsets for item in items]
+    print(f"features of {len(loaded)} file alignments ready in {time.perf_counter() - start:.1f} s")
+    for overrides in settings_of(args):
+        finisher = with_clustering(pipeline.finisher, overrides)
+        start = time.perf_counter()
+        scores: list[FileScore] = [finish_and_score(finisher, item, feats, offset)[0]
+                                   for item, offset, feats in loaded]
+        rows = grouped(scores, set_of)
+        summary = "  ".join(f"{name.split('/')[-1][:8]} {t.der:5.2f}/{t.mean_count_errors:.1f}"
+                            for name, t in rows)
+        print(f"{json.dumps(overrides)}: {summary}  ({time.perf_counter() - start:.0f} s)", flush=True)
     return 0
 
 

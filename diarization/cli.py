@@ -48,7 +48,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--channels", choices=["auto", "mix", "split"],
                         help="how a file's channels are diarized: split = each channel on its own, one party "
                              "per channel (speakers CH0_..., CH1_...); mix = channels averaged; auto = split when "
-                             "the channels carry different talkers, else mix (default: auto)")
+                             "the channels carry different talkers, else mix (default: auto; mix in exact mode, as the reference)")
 
 
 def _check_file_args(args: argparse.Namespace) -> None:

@@ -110,7 +110,8 @@ def cluster_channels(clustering: Clustering, embeddings: np.ndarray, segmentatio
             embeddings[:, mine], segmentation.data[:, :, mine], num_clusters=num,
             min_clusters=1 if low is None else low, max_clusters=np.inf if high is None else high)
         hard[:, mine] = np.where(found >= 0, found + len(owners), found)
-        centroids.append(middles)
-        owners.extend([int(channel)] * len(middles))
+        clusters = max(len(middles), int(found.max(initial=-1)) + 1)  # a label may have no centroid row
+        centroids.append(np.vstack([middles, np.zeros((clusters - len(middles), middles.shape[-1]), middles.dtype)]))
+        owners.extend([int(channel)] * clusters)
     stacked = np.concatenate(centroids) if centroids else np.zeros((0, embeddings.shape[-1]), np.float32)
     return hard, stacked, owners

@@ -48,7 +48,8 @@ class Clustering(Protocol):
 
 
 _VBX_PARAMS = {"threshold", "Fa", "Fb", "max_iters", "constrained_assignment", "max_train_embeddings"}
-_AHC_PARAMS = {"threshold", "min_cluster_size", "method", "constrained_assignment", "max_train_embeddings"}
+_AHC_PARAMS = {"threshold", "min_cluster_size", "method", "constrained_assignment", "max_train_embeddings",
+               "min_active_ratio", "keep_distinct"}
 
 
 def make_clustering(

@@ -2,6 +2,11 @@
 AgglomerativeClustering. Hierarchical clustering of the training embeddings cut at ``threshold``;
 clusters smaller than ``min_cluster_size`` are merged into the closest large one; a requested number
 of clusters is met by cutting the dendrogram elsewhere; then every embedding is assigned to a centroid.
+
+Two additions, off by default (so the reference's algorithm is unchanged): ``keep_distinct`` keeps a
+small cluster as a speaker of its own when it is far from every large cluster (someone heard in only one
+or two runs is still a speaker: the fast mode turns it on, ``diarization.config.FAST_AGGLOMERATIVE``), and
+``min_active_ratio`` sets which embeddings train (measured on the dev set: 0.2, the reference's, is best).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from scipy.spatial.distance import cdist
 from ..windows import Windowed
 from .assignment import (
     MAX_TRAIN_EMBEDDINGS,
+    MIN_ACTIVE_RATIO,
     assign,
     fallback_centroid,
     resolve_num_clusters,
@@ -71,6 +77,14 @@ def _closest_cut(
     return labels
 
 
+def distinct_small(nearest: np.ndarray, keep_distinct: float, room: float) -> list[int]:
+    """Indices of the small clusters kept as speakers: those whose closest large centroid is farther than
+    ``keep_distinct``, the most distant first, at most ``room`` of them (the clusters allowed beyond the
+    large ones)."""
+    order = [int(j) for j in np.argsort(-nearest, kind="stable") if nearest[j] > keep_distinct]
+    return order[: max(0, int(min(room, len(order))))]
+
+
 @dataclass(frozen=True)
 class AgglomerativeClustering:
     """Hierarchical clustering of (cosine-compared) embeddings; no PLDA needed."""
@@ -80,6 +94,10 @@ class AgglomerativeClustering:
     method: str = "centroid"
     constrained_assignment: bool = True
     max_train_embeddings: int | None = MAX_TRAIN_EMBEDDINGS  # beyond: an evenly spread subset trains
+    min_active_ratio: float = MIN_ACTIVE_RATIO  # an embedding trains if its speaker speaks alone this share
+    # a cluster too small to count stays a speaker of its own when its centroid is farther than this
+    # (cosine distance) from every large one; None: every small cluster joins its closest large one
+    keep_distinct: float | None = None
 
     def cluster_train(
         self,
@@ -118,10 +136,15 @@ class AgglomerativeClustering:
         # merge every small cluster into the large cluster with the closest centroid
         large_centroids = np.vstack([np.mean(embeddings[labels == k], axis=0) for k in large])
         small_centroids = np.vstack([np.mean(embeddings[labels == k], axis=0) for k in small])
-        closest = np.argmin(cdist(large_centroids, small_centroids, metric="cosine"), axis=0)
+        distance = cdist(large_centroids, small_centroids, metric="cosine")
+        closest = np.argmin(distance, axis=0)
+        kept = set()
+        if self.keep_distinct is not None and num_clusters is None:
+            kept = set(distinct_small(distance.min(axis=0), self.keep_distinct, max_clusters - len(large)))
         labels = labels.copy()
         for j, i in enumerate(closest):
-            labels[labels == small[j]] = large[i]
+            if j not in kept:
+                labels[labels == small[j]] = large[i]
         return np.unique(labels, return_inverse=True)[1].astype(np.int64)
 
     def cluster(
@@ -136,7 +159,7 @@ class AgglomerativeClustering:
 
         Centroids are the means of the training embeddings of each cluster.
         """
-        train, _, _ = select_training(embeddings, segmentations)
+        train, _, _ = select_training(embeddings, segmentations, self.min_active_ratio)
         keep = spread_subset(len(train), self.max_train_embeddings)
         if keep is not None:
             train = train[keep]

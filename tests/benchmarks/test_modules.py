@@ -13,8 +13,12 @@ REPO = Path(__file__).resolve().parents[2]
 MODULES = sorted(REPO.glob("benchmarks/**/*.py"))
 # command-line modules that our own interpreter can import (reference_pipelines and senko_here need the
 # reference and senko virtualenvs; compare.child is started by compare)
-COMMANDS = ("compare", "decode", "der", "gpu", "jobs_scaling", "long_file_memory", "report_screenshot", "soak",
-            "tune_clustering")
+# every benchmark script (a module or package that runs as __main__), but the two that cannot run here alone
+NOT_HERE = {"senko_here": "runs in senko's side environment", "compare.child": "started by benchmarks.compare"}
+COMMANDS = tuple(sorted(
+    name for name in (".".join(p.relative_to(REPO / "benchmarks").with_suffix("").parts).removesuffix(".__main__")
+                      for p in MODULES if 'if __name__ == "__main__"' in p.read_text(encoding="utf-8"))
+    if name not in NOT_HERE))
 
 
 def _problems(path: Path) -> list[str]:

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from diarization.config import DEFAULT_AGGLOMERATIVE, MODES, engine_config, read_model_facts
+from diarization.config import (
+    DEFAULT_AGGLOMERATIVE,
+    FAST_AGGLOMERATIVE,
+    MODES,
+    engine_config,
+    read_model_facts,
+)
 from diarization.embedding import load_embedding_model
 from diarization.models.pyannet import load_segmentation_model
 from diarization.pretrained import resolve_model_set
@@ -25,8 +31,11 @@ def test_default_set(models_dir: Path) -> None:
     assert (config.mode, config.step, config.shared_trunk, config.share_sinc, config.cluster_runs) == \
         ("fast", 2.5, True, True, True)
     assert config.clustering.method == "AgglomerativeClustering" and config.clustering.plda is None
-    # runs are assigned to their closest centroid (two runs of one chunk may well be the same person)
-    assert dict(config.clustering.params) == {**DEFAULT_AGGLOMERATIVE, "constrained_assignment": False}
+    # runs are assigned to their closest centroid (two runs of one chunk may well be the same person), and
+    # a distinct small cluster of runs stays a speaker
+    assert dict(config.clustering.params) == {**DEFAULT_AGGLOMERATIVE, **FAST_AGGLOMERATIVE,
+                                              "constrained_assignment": False}
+    assert FAST_AGGLOMERATIVE == {"method": "average", "threshold": 0.37, "keep_distinct": 0.72}
     assert config.exclude_overlap and config.min_duration_off == 0.0 and config.sample_rate == 16000
     assert (config.segmentation_batch_size, config.embedding_batch_size, config.device) == (32, 32, None)
     exact = engine_config(models_dir, mode="exact")

@@ -1,15 +1,19 @@
 """The last stage from the configuration alone: recorded community-1 segmentation and embeddings in,
-community-1's RTTM out, without any network."""
+community-1's RTTM out, without any network; the fast default's clustering on real features, with and
+without speaker bounds."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from diarization.config import engine_config
 from diarization.finish import Finisher
+from diarization.pipeline import Pipeline
 from diarization.windows import SlidingWindow, Windowed
 
 from .test_pipeline import make_community1, read_rttm, turns_of
@@ -28,3 +32,32 @@ def test_finisher_reproduces_community1(tmp_path: Path, models_dir: Path, artifa
     assert result.speaker_embeddings.shape == (2, 256)
     silent = finisher("silence", 5.0, Windowed(np.zeros_like(segmentations.data), window), None)
     assert silent.num_speakers == 0 and silent.speaker_embeddings.shape == (0, 256)
+
+
+@pytest.fixture(scope="module")
+def three_speakers(models_dir: Path, dev_dir: Path) -> tuple[Finisher, str, float, Windowed, np.ndarray]:
+    """The fast default's finisher and real features of a LibriSpeech conversation whose third speaker
+    says little (9% of the speech: one run trains the clustering)."""
+    pipeline = Pipeline.from_pretrained(models_dir, device="cpu")
+    audio = pipeline.load(dev_dir / "libri_conversations" / "dev_3spk_08.wav")
+    [segmentations] = pipeline.segment_many([audio])
+    [embeddings] = pipeline.embed_many([(audio, segmentations)])
+    return pipeline.finisher, audio.uri, audio.duration, segmentations, embeddings
+
+
+def test_fast_default_keeps_a_speaker_heard_once(three_speakers) -> None:
+    finisher, uri, duration, segmentations, embeddings = three_speakers
+    assert finisher.clustering.keep_distinct is not None
+    assert finisher(uri, duration, segmentations, embeddings).num_speakers == 3
+    reference_rule = dataclasses.replace(finisher.clustering, keep_distinct=None)
+    merging = dataclasses.replace(finisher, clustering=reference_rule)
+    assert merging(uri, duration, segmentations, embeddings).num_speakers == 2  # the reference's rule
+
+
+@pytest.mark.parametrize(("bounds", "expected"), [
+    ({"num_speakers": 1}, 1), ({"num_speakers": 2}, 2), ({"num_speakers": 4}, 4), ({"max_speakers": 2}, 2),
+    ({"min_speakers": 3}, 3), ({"min_speakers": 4}, 4), ({"min_speakers": 2, "max_speakers": 3}, 3),
+])
+def test_fast_default_meets_speaker_bounds(three_speakers, bounds, expected) -> None:
+    finisher, uri, duration, segmentations, embeddings = three_speakers
+    assert finisher(uri, duration, segmentations, embeddings, **bounds).num_speakers == expected

@@ -1,0 +1,53 @@
+"""CPU time of the last stage (clustering + reconstruction) on the dev LibriSpeech audio joined into one file
+(the scorecard's 13-minute input), for the default clustering and for parameter overrides: the networks run
+once, the finish is timed (best of ``--repeat``).
+
+usage: python -m benchmarks.finish_speed [--repeat 3] [--clustering '{"method": "centroid", ...}' ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from benchmarks.der import SHARED_DATA, with_clustering
+from benchmarks.feature_cache import compute
+from diarization.pipeline import Pipeline
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--clustering", nargs="*", default=[], help="JSON overrides timed after the default")
+    parser.add_argument("--out", default="/tmp/diarize-joined-libri.wav")
+    args = parser.parse_args()
+    joined = Path(args.out)
+    if not joined.exists():
+        folder = SHARED_DATA / "dev" / "libri_conversations"
+        parts = [sf.read(p, dtype="float32")[0] for p in sorted(folder.glob("*.wav"))]
+        sf.write(joined, np.concatenate(parts), 16000)
+    pipeline = Pipeline.from_pretrained(device="cpu")
+    feats = compute(pipeline, joined)
+    print(f"{joined}: {feats.duration / 60:.1f} min, {feats.segmentations.data.shape[0]} chunks, "
+          f"{feats.segmentations.data.shape[2]} columns")
+    for overrides in [{}] + [json.loads(c) for c in args.clustering]:
+        finisher = with_clustering(pipeline.finisher, overrides)
+        times = []
+        for _ in range(args.repeat):
+            start = time.process_time()
+            result = finisher(feats.uri, feats.duration, feats.segmentations, feats.embeddings)
+            times.append(time.process_time() - start)
+        print(f"{json.dumps(overrides) if overrides else 'default'}: finish CPU {min(times):.3f} s "
+              f"(best of {args.repeat}), {result.num_speakers} speakers")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
