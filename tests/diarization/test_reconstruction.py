@@ -64,7 +64,7 @@ def _load(artifacts: Path, prefix: str) -> tuple[np.ndarray, Windowed, Windowed]
 
 
 def _rttm(turns, uri: str) -> list[str]:
-    names = speaker_labels(turns)
+    names = speaker_labels({k for *_, k in turns})
     return [f"SPEAKER {uri} 1 {a:.6f} {b - a:.6f} <NA> <NA> {names[k]} <NA> <NA>" for a, b, k in turns]
 
 
@@ -185,7 +185,7 @@ def test_gap_filling_and_short_turns() -> None:
 
 def test_speaker_labels_sort_as_strings() -> None:
     turns = [(0.0, 1.0, 10), (0.5, 2.0, 2), (1.0, 3.0, 0), (2.0, 4.0, 1)]
-    assert speaker_labels(turns) == {0: "SPEAKER_00", 1: "SPEAKER_01", 10: "SPEAKER_02", 2: "SPEAKER_03"}
+    assert speaker_labels({k for *_, k in turns}) == {0: "SPEAKER_00", 1: "SPEAKER_01", 10: "SPEAKER_02", 2: "SPEAKER_03"}
 
 
 def test_diarize_from_clusters_caps_and_silence() -> None:
@@ -209,3 +209,11 @@ def test_diarize_from_clusters_caps_and_silence() -> None:
     hard = np.array([[0, 1]] * 3)
     turns, _ = diarize_from_clusters(Windowed(seg, chunks), hard, count)
     assert {k for *_, k in turns} == {0} and hard.tolist() == [[0, 1]] * 3
+
+
+def test_speaker_labels_of_a_split_call_are_numbered_per_channel() -> None:
+    owners = [1, 0, 0, 1]  # the channel of clusters 0..3
+    assert speaker_labels({0, 1, 2, 3}, owners) == {
+        0: "CH1_SPEAKER_00", 1: "CH0_SPEAKER_00", 2: "CH0_SPEAKER_01", 3: "CH1_SPEAKER_01"}
+    taken = speaker_labels({1, 3}, owners)
+    assert speaker_labels({0, 1, 3}, owners, taken=taken)[0] == "CH1_SPEAKER_01"
