@@ -1,8 +1,9 @@
 """End to end on real parts: a local Ray cluster, a moto S3 server, real dev audio and the real models.
 
-One 50-row job mixes good files (local and on S3), broken files and bad manifest rows; it is rerun
-(nothing to do) and checked against the engine run directly on each file. Another job has its model
-actor killed while it runs.
+One 50-row job (the default, fused path on this CPU cluster) mixes good files (local and on S3), broken
+files and bad manifest rows; it is rerun (nothing to do) and checked against the engine run directly on
+each file. Other jobs (the staged path) have their model actors killed while they run; the fused path's
+crash tests are in test_fused.py.
 """
 
 from __future__ import annotations
@@ -184,7 +185,7 @@ def test_killed_actor_still_gives_every_file_once(ray_cluster: dict, models_dir:
     manifest = write_manifest(rows, str(tmp_path / "calls.jsonl"))
     output = str(tmp_path / "out")
     options = JobOptions(manifest, output, run_date=RUN_DATE, run_id="kill-test", models=str(models_dir),
-                         shard_size=6, batch_files=3, progress=False)
+                         shard_size=6, batch_files=3, progress=False, pipeline="staged")
     reports: list[Any] = []
     job = threading.Thread(target=lambda: reports.append(run_job(options)))
     job.start()
@@ -222,7 +223,7 @@ def test_file_that_keeps_killing_its_worker_is_marked_failed(ray_cluster: dict, 
     manifest = write_manifest(rows, str(tmp_path / "calls.csv"))
     output = str(tmp_path / "out")
     options = JobOptions(manifest, output, run_date=RUN_DATE, run_id="poison-test", models=str(models_dir),
-                         shard_size=4, batch_files=3, max_task_retries=1, progress=False)
+                         shard_size=4, batch_files=3, max_task_retries=1, progress=False, pipeline="staged")
     reports: list[Any] = []
     job = threading.Thread(target=lambda: reports.append(run_job(options)))
     job.start()

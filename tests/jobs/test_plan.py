@@ -10,7 +10,9 @@ from jobs.plan import JobOptions, plan_resources
 @pytest.mark.parametrize("cpus", [1, 2, 4, 16, 64])
 @pytest.mark.parametrize("actors", [None, 1, 2, 4])
 def test_cpu_plans_leave_room_for_the_cpu_tasks(cpus: int, actors: int | None) -> None:
-    plan = plan_resources({"CPU": cpus}, JobOptions("m", "o", segmentation_actors=actors, embedding_actors=actors))
+    plan = plan_resources({"CPU": cpus}, JobOptions("m", "o", pipeline="staged", segmentation_actors=actors,
+                                                    embedding_actors=actors))
+    assert not plan.fused and plan.file_actors == 0
     reserved = plan.actor_cpus * (plan.segmentation_actors + plan.embedding_actors)
     assert plan.device == "cpu" and plan.actor_gpus == 0
     assert reserved + plan.task_cpus <= cpus + 1e-9  # actors never starve decoding and clustering
@@ -33,3 +35,28 @@ def test_options_win() -> None:
                                                           shard_size=10, cpus_per_actor=2))
     assert (plan.actor_gpus, plan.batch_files, plan.shard_size, plan.actor_cpus, plan.actor_threads) == \
         (0.25, 5, 10, 2, 2)
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 4, 16, 64])
+@pytest.mark.parametrize("actors", [None, 1, 3])
+def test_fused_cpu_plan_has_one_single_threaded_file_actor_per_cpu(cpus: int, actors: int | None) -> None:
+    plan = plan_resources({"CPU": cpus}, JobOptions("m", "o", actors=actors))
+    assert plan.fused and (plan.segmentation_actors, plan.embedding_actors) == (0, 0)
+    assert plan.file_actors == (actors or cpus) and plan.actor_threads >= 1
+    assert plan.actor_threads == 1 or actors is not None  # fewer actors than CPUs asked for: more threads each
+    assert plan.actor_cpus * plan.file_actors + plan.task_cpus <= cpus + 1e-9  # the commit tasks still fit
+    assert plan.task_cpus > 0 and plan.inflight_batches == 2 * plan.file_actors and plan.batch_files == 1
+
+
+def test_pipeline_choice() -> None:
+    """auto: fused on CPU unless actors per model stage are asked for, staged with GPUs; explicit wins."""
+    assert plan_resources({"CPU": 2}, JobOptions("m", "o")).fused
+    assert plan_resources({"CPU": 2}, JobOptions("m", "o", pipeline="auto")).fused
+    assert not plan_resources({"CPU": 2}, JobOptions("m", "o", segmentation_actors=1)).fused
+    assert not plan_resources({"CPU": 2}, JobOptions("m", "o", pipeline="staged")).fused
+    assert not plan_resources({"CPU": 16, "GPU": 1}, JobOptions("m", "o")).fused
+    assert not plan_resources({"CPU": 8}, JobOptions("m", "o", device="cuda")).fused
+    assert plan_resources({"CPU": 16, "GPU": 1}, JobOptions("m", "o", pipeline="fused")).fused
+    assert plan_resources({"CPU": 8}, JobOptions("m", "o", batch_files=4, max_inflight_batches=3)).batch_files == 4
+    with pytest.raises(ValueError, match="pipeline 'both'"):
+        JobOptions("m", "o", pipeline="both")
