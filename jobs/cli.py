@@ -86,7 +86,8 @@ def add_run_command(commands: Any) -> None:
     tuning.add_argument("--embedding-actors", type=int)
     tuning.add_argument("--gpus-per-actor", type=float, help="fraction of a GPU per actor (default 0.5)")
     tuning.add_argument("--cpus-per-actor", type=float)
-    tuning.add_argument("--batch-files", type=int, help="files per actor call (default 32 on GPU, 8 staged on CPU, 1 fused)")
+    tuning.add_argument("--batch-files", type=int,
+                        help="files per actor call (default 32 on GPU, 8 staged on CPU, 1 fused)")
     tuning.add_argument("--segmentation-batch-size", type=int, help="chunks per segmentation forward pass")
     tuning.add_argument("--embedding-batch-size", type=int, help="chunks per embedding forward pass")
     tuning.add_argument("--shard-size", type=int, default=256, help="files per committed shard (default 256)")
