@@ -60,3 +60,26 @@ def test_pipeline_choice() -> None:
     assert plan_resources({"CPU": 8}, JobOptions("m", "o", batch_files=4, max_inflight_batches=3)).batch_files == 4
     with pytest.raises(ValueError, match="pipeline 'both'"):
         JobOptions("m", "o", pipeline="both")
+
+
+def test_cli_pipeline_and_actors_options() -> None:
+    """``--actors N``: N file actors on the fused path, N actors per model stage on the staged one."""
+    import argparse
+
+    from jobs.cli import add_run_command, options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_run_command(parser.add_subparsers(dest="command"))
+
+    def plan_of(*argv: str, resources: dict[str, float] | None = None) -> object:
+        options = options_from_args(parser.parse_args(["run", "m.csv", "-o", "out", *argv]))
+        return plan_resources(resources or {"CPU": 8}, options)
+
+    assert plan_of().file_actors == 8
+    assert plan_of("--actors", "3").file_actors == 3
+    staged = plan_of("--actors", "3", "--pipeline", "staged")
+    assert (staged.file_actors, staged.segmentation_actors, staged.embedding_actors) == (0, 3, 3)
+    gpu = plan_of("--device", "cuda", "--actors", "4", "--embedding-actors", "6")
+    assert (gpu.fused, gpu.segmentation_actors, gpu.embedding_actors) == (False, 4, 6)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["run", "m.csv", "-o", "out", "--pipeline", "both"])
