@@ -169,7 +169,8 @@ def test_fifty_file_job_on_s3_then_rerun(ray_cluster: dict, models_dir: Path, pi
     second = run_job(options)  # nothing new: the model stages do nothing, failures are re-checked
     assert second["files"] == {"rows": 50, "ok": 0, "failed": 11, "skipped": 39}
     assert second["stages"]["segmentation"]["files"] == second["stages"]["embedding"]["files"] == 0
-    assert second["actors"]["started"] == 0
+    assert second["plan"]["file_actors"] == 2  # the fused path: the file actors decode the 11 retried files
+    assert second["actors"]["started"] == 2  # (on the staged path, decode tasks would fail them with no actor)
     assert second["resume"]["retired_error_rows"] == 11
     assert second["resume"]["cleanup"] == {"temporary": 1, "orphans": 1}
     status = table(output, "status", s3_options)
