@@ -188,7 +188,8 @@ def main() -> None:
         clean_manifest = write_manifest([{"id": p.stem, "path": f"s3://soak/audio/{p.name}"} for p in pool],
                                         "s3://soak/manifests/clean.csv", direct)
         run_job(JobOptions(clean_manifest, "s3://soak/clean", run_date="2026-01-01", models=models,
-                           storage_options=direct, shard_size=4, batch_files=4, progress=False))
+                           storage_options=direct, shard_size=4, batch_files=4, progress=False,
+                           pipeline="staged"))
         reference = outputs("s3://soak/clean", direct)
         print(f"soak: {len(pool)} distinct files, clean reference ready; S3 faults: error 8%, resets 3%+3%, "
               f"slow 5% (0.3 s); one actor and one task worker killed per run; driver killed every 3rd round",
@@ -229,7 +230,7 @@ def main() -> None:
                 try:
                     report = run_job(JobOptions(manifest, "s3://soak/out", run_date=run_date, run_id=run_id,
                                                 models=models, storage_options=faulty, shard_size=3, batch_files=2,
-                                                progress=False))
+                                                progress=False, pipeline="staged"))
                     success = not report["shards"]["failed"] and report["files"]["failed"] == 0
                     if not success:  # e.g. an S3 read that failed after every retry: a read_error row
                         print(f"      run {run_id}: {report['files']}, errors {report['errors']}, "

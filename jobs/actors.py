@@ -1,9 +1,11 @@
-"""The long-lived model actors (segmentation, embedding) and the driver-side pools that spread calls over them.
+"""The long-lived model actors and the driver-side pools that spread calls over them.
 
-A model actor loads the pipeline once and keeps it on its GPU (or CPU). One call takes a batch of
-files; the engine batches their chunks together. Each call returns ``1 + n`` objects: a
-:class:`BatchSummary` first (what the driver awaits), then one object per file (which flows on to the
-next stage without passing through the driver).
+A model actor loads the pipeline once and keeps it on its GPU (or CPU). The staged path (GPUs) has one
+pool per model stage (segmentation, embedding): one call takes a batch of files; the engine batches their
+chunks together. Each call returns ``1 + n`` objects: a :class:`BatchSummary` first (what the driver
+awaits), then one object per file (which flows on to the next stage without passing through the driver).
+The fused path (CPU only) has one pool of :class:`FileActor`, one per CPU: one call does the whole work of
+its files (decode, both models, clustering) in the actor's process and returns their table rows.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 import ray
 
 from .engine import EngineSpec, build_pipeline
+from .manifest import FileTask
 from .plan import Plan
-from .records import BatchSummary, FileOutcome, Worker
+from .records import BatchSummary, DiarizedBatch, FileOutcome, Worker
+from .work import diarize_file
 
 SEGMENTATION, EMBEDDING = "segmentation", "embedding"
+DIARIZATION = "diarization"  # the fused path's one stage: the whole work of a file
 READY_TIMEOUT = 300.0  # seconds to wait for a restarting actor (its node lost: detected, rescheduled, models loaded)
 
 
@@ -32,6 +37,7 @@ class ModelActor:
         import torch
 
         torch.set_num_threads(max(1, threads))
+        self.spec = spec
         self.stage = stage
         self.pipeline = build_pipeline(spec, device)
         self.current: list[str] = []  # uris of the batch being processed
@@ -74,6 +80,21 @@ class ModelActor:
         return (BatchSummary(os.getpid(), time.perf_counter() - start, outcomes, Worker.here()), *outputs)
 
 
+class FileActor(ModelActor):
+    """The fused CPU path: one actor per CPU, one torch thread, both models; each call diarizes its files one
+    after another in this process (no waveform or model output crosses processes), into their table rows."""
+
+    def diarize(self, run_id: str, tasks: list[FileTask], storage_options: dict, max_duration: float | None
+                ) -> DiarizedBatch:
+        start = time.perf_counter()
+        results = []
+        for task in tasks:
+            self.current = [task.path]
+            results.append(diarize_file(self.pipeline, self.spec, run_id, task, storage_options, max_duration))
+        self.current = []
+        return DiarizedBatch(os.getpid(), time.perf_counter() - start, results)
+
+
 @dataclass(frozen=True)
 class ModelCall:
     """A finished model call: its summary and one object ref per file (the file's output)."""
@@ -87,7 +108,8 @@ class ActorPool:
 
     def __init__(self, stage: str, count: int, spec: EngineSpec, device: str, num_cpus: float, num_gpus: float,
                  threads: int, max_restarts: int, max_task_retries: int, name_prefix: str) -> None:
-        remote = ray.remote(concurrency_groups={"control": 1})(ModelActor)  # model calls stay one at a time
+        actor_class = FileActor if stage == DIARIZATION else ModelActor
+        remote = ray.remote(concurrency_groups={"control": 1})(actor_class)  # model calls stay one at a time
         self.stage = stage
         self.names = [f"{name_prefix}-{stage}-{i}" for i in range(count)]
         self.actors = [remote.options(name=name, num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=max_restarts,
@@ -140,8 +162,21 @@ class ActorPool:
         """``ModelActor.embed`` on one or more files and their segmentations."""
         return await self._call(lambda actor: actor.embed, [len(audios), *audios, *segmentations], len(audios))
 
+    async def diarize(self, run_id: str, tasks: Sequence[FileTask], storage_options: dict,
+                      max_duration: float | None) -> DiarizedBatch:
+        """``FileActor.diarize``: the whole work of one or more files."""
+        [batch] = await self._refs(lambda actor: actor.diarize, [run_id, list(tasks), storage_options, max_duration],
+                                   returns=1)
+        return batch
+
     async def _call(self, method_of: Callable[[Any], Any], args: list[Any], files: int) -> ModelCall:
-        """``method_of(actor)(*args)`` on the least busy actor, for a batch of ``files`` files.
+        """``method_of(actor)(*args)`` on the least busy actor, for a batch of ``files`` files."""
+        summary, *outputs = await self._refs(method_of, args, returns=1 + files)
+        return ModelCall(summary, outputs)
+
+    async def _refs(self, method_of: Callable[[Any], Any], args: list[Any], returns: int) -> list[Any]:
+        """``method_of(actor)(*args)`` on the least busy actor: its ``returns`` objects, the first awaited
+        (a summary with the actor's ``pid``), the others as refs.
 
         Raises a ``ray.exceptions.RayError`` when the actor died on every try (Ray restarts it and
         retries the call ``max_task_retries`` times first).
@@ -149,12 +184,13 @@ class ActorPool:
         index = min(range(len(self.actors)), key=self.in_flight.__getitem__)
         self.in_flight[index] += 1
         try:
-            summary_ref, *outputs = method_of(self.actors[index]).options(num_returns=1 + files).remote(*args)
-            summary: BatchSummary = await summary_ref
+            refs = method_of(self.actors[index]).options(num_returns=returns).remote(*args)
+            refs = refs if returns > 1 else [refs]
+            first = await refs[0]
         finally:
             self.in_flight[index] -= 1
-        self.pids[index].add(summary.pid)
-        return ModelCall(summary, outputs)
+        self.pids[index].add(first.pid)
+        return [first, *refs[1:]]
 
     def shutdown(self) -> None:
         for actor in self.actors:
@@ -162,8 +198,8 @@ class ActorPool:
 
 
 class Actors:
-    """The job's model actors: one pool per model stage, all created and started on first use (a run with
-    nothing to diarize starts none)."""
+    """The job's model actors: one pool per model stage (or the fused path's one pool of file actors), all
+    created and started on first use (a run with nothing to diarize starts none)."""
 
     def __init__(self, spec: EngineSpec, plan: Plan, max_restarts: int, max_task_retries: int,
                  name_prefix: str) -> None:
@@ -186,7 +222,9 @@ class Actors:
 
     async def _start(self) -> None:
         plan = self.plan
-        for stage, count in ((SEGMENTATION, plan.segmentation_actors), (EMBEDDING, plan.embedding_actors)):
+        stages = ((DIARIZATION, plan.file_actors),) if plan.fused else \
+            ((SEGMENTATION, plan.segmentation_actors), (EMBEDDING, plan.embedding_actors))
+        for stage, count in stages:
             self.pools[stage] = ActorPool(stage, count, self.spec, plan.device, plan.actor_cpus, plan.actor_gpus,
                                           plan.actor_threads, self.max_restarts, self.max_task_retries,
                                           self.name_prefix)

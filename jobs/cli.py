@@ -88,9 +88,13 @@ def add_run_command(commands: Any) -> None:
     run.add_argument("--no-resume", dest="resume", action="store_false",
                      help="start the partition over: delete this run date's results first and redo every file")
     tuning = run.add_argument_group("tuning (defaults come from the cluster's resources)")
+    tuning.add_argument("--pipeline", choices=["auto", "fused", "staged"], default="auto",
+                        help="fused: one actor per CPU does the whole work of a file (decode, both models, "
+                             "clustering); staged: decode tasks, segmentation and embedding actors, clustering "
+                             "tasks; auto (default): fused on CPU, staged with GPUs")
     tuning.add_argument("--actors", type=positive_int,
-                        help="actors per model stage (segmentation and embedding; default: one per GPU, else one "
-                             "per 8 CPUs)")
+                        help="file actors (fused; default one per CPU) or actors per model stage (staged; "
+                             "default: one per GPU, else one per 8 CPUs)")
     tuning.add_argument("--segmentation-actors", type=positive_int,
                         help="segmentation model actors (default: --actors)")
     tuning.add_argument("--embedding-actors", type=positive_int, help="embedding model actors (default: --actors)")
@@ -102,7 +106,7 @@ def add_run_command(commands: Any) -> None:
                         help="CPUs of each decode, clustering and commit task (default: 1, less on a small "
                              "cluster); lower it when nodes have fewer CPUs than the actors leave free")
     tuning.add_argument("--batch-files", type=positive_int,
-                        help="files per actor call (default 32 on GPU, 8 on CPU)")
+                        help="files per actor call (default 32 on GPU, 8 staged on CPU, 1 fused)")
     tuning.add_argument("--segmentation-batch-size", type=positive_int,
                         help="chunks per segmentation forward pass")
     tuning.add_argument("--embedding-batch-size", type=positive_int, help="chunks per embedding forward pass")
@@ -135,9 +139,9 @@ def options_from_args(args: argparse.Namespace) -> Any:
         manifest=args.manifest, output=args.output, run_date=args.run_date, run_id=args.run_id,
         models=args.models, mode=args.mode, channels=args.channels, device=args.device, storage_options=args.storage_options,
         manifest_format=args.manifest_format, resume=args.resume, shard_size=args.shard_size,
-        batch_files=args.batch_files, segmentation_actors=args.segmentation_actors or args.actors,
-        embedding_actors=args.embedding_actors or args.actors, gpus_per_actor=args.gpus_per_actor,
-        cpus_per_actor=args.cpus_per_actor, cpus_per_task=args.cpus_per_task,
+        batch_files=args.batch_files, pipeline=args.pipeline, actors=args.actors,
+        segmentation_actors=args.segmentation_actors, embedding_actors=args.embedding_actors,
+        gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, cpus_per_task=args.cpus_per_task,
         segmentation_batch_size=args.segmentation_batch_size,
         embedding_batch_size=args.embedding_batch_size, max_inflight_batches=args.max_inflight_batches,
         max_duration=args.max_duration, max_restarts=args.max_restarts, max_task_retries=args.max_task_retries,

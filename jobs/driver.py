@@ -1,9 +1,14 @@
 """The job driver: streams the manifest into shards, runs them through the stages and commits them.
 
-Flow of one shard (a few hundred manifest rows, committed as one unit)::
+Flow of one shard (a few hundred manifest rows, committed as one unit), staged path (GPUs)::
 
     rows --batches of batch_files--> decode tasks (CPU) --> segmentation actor --> embedding actor
          --> finish tasks (CPU clustering) --> commit task (4 Parquet files, status last)
+
+and fused path (the default on CPU, ``jobs.plan``)::
+
+    rows --batches of batch_files--> file actor (one per CPU: decode, both models, clustering)
+         --> commit task (4 Parquet files, status last)
 
 Each row is a :class:`~jobs.flight.FileState` that the stages (``jobs.stages``) fill in or end with its
 error row. Bounded memory: the manifest is read batch by batch, at most ``inflight_batches`` batches
@@ -34,7 +39,7 @@ from .manifest import BadRow, FileTask, Item, Manifest, ManifestError
 from .plan import JobOptions, Plan, plan_resources
 from .progress import JobProgress
 from .records import CommitSummary, FileResult
-from .stages import DecodeStage, EmbeddingStage, FinishStage, SegmentationStage
+from .stages import DecodeStage, EmbeddingStage, FinishStage, FusedStage, SegmentationStage
 from .stats import ActorTotals, RunStats
 from .store import Previous, Store
 from .tasks import commit
@@ -83,6 +88,7 @@ class Job:
         self.segment = SegmentationStage(self.run_context, self.actors)
         self.embed = EmbeddingStage(self.run_context, self.actors)
         self.finish = FinishStage(self.run_context)
+        self.fused = FusedStage(self.run_context, self.actors)
         self.committing: set[ray.ObjectRef] = set()  # commit tasks in flight
 
     # -- the run ------------------------------------------------------------------------------------------
@@ -221,6 +227,8 @@ class Job:
     async def _batch(self, files: list[FileState]) -> list[FileState]:
         """A batch of files through the stages; a file that fails at one carries its error row to the end."""
         async with self.batch_slots:  # bounds the waveforms in flight
+            if self.plan.fused:  # the whole work of each file in one file actor
+                return await self.fused(files)
             decoded = await self.decode(files)
             segmented = await self.segment(decoded)
             embedded = await self.embed(segmented)

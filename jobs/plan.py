@@ -9,6 +9,8 @@ from typing import Any
 
 from .dates import fill_run_date, resolve_run_date
 
+PIPELINES = (None, "auto", "fused", "staged")
+FUSED_CPU_SHARE = 0.9  # of the CPUs, reserved by the fused path's file actors (the rest: commit tasks)
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # becomes part of file names: no '/', no '..'
 
 
@@ -37,6 +39,8 @@ class JobOptions:
     resume: bool = True
     shard_size: int = 256
     batch_files: int | None = None
+    pipeline: str | None = None  # "fused", "staged" or "auto" (the default): see plan_resources
+    actors: int | None = None  # file actors (fused) or actors per model stage (staged)
     segmentation_actors: int | None = None
     embedding_actors: int | None = None
     gpus_per_actor: float | None = None
@@ -58,6 +62,8 @@ class JobOptions:
         that could place files outside the output, and a bad input root."""
         if self.run_id is not None:
             check_run_id(self.run_id)
+        if self.pipeline not in PIPELINES:
+            raise ValueError(f"pipeline {self.pipeline!r}: use one of {', '.join(p for p in PIPELINES if p)}")
         self.run_date = resolve_run_date(self.run_date)
         self.manifest = fill_run_date(self.manifest, self.run_date)
         if self.input_root:
@@ -72,8 +78,8 @@ class Plan:
     """How the job uses the cluster."""
 
     device: str
-    segmentation_actors: int
-    embedding_actors: int
+    segmentation_actors: int  # staged path (0 on the fused path)
+    embedding_actors: int  # staged path (0 on the fused path)
     actor_gpus: float
     actor_cpus: float
     actor_threads: int
@@ -83,14 +89,32 @@ class Plan:
     shard_size: int
     segmentation_batch_size: int | None
     embedding_batch_size: int | None
+    file_actors: int = 0  # fused path: actors doing the whole work of a file (0 on the staged path)
+
+    @property
+    def fused(self) -> bool:
+        """One pool of file actors (CPU) instead of a segmentation and an embedding stage."""
+        return self.file_actors > 0
 
     def describe(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
+def uses_fused_path(options: JobOptions, on_gpu: bool) -> bool:
+    """``pipeline="auto"`` (the default): fused on CPU, unless actors per model stage were asked for."""
+    if options.pipeline in ("fused", "staged"):
+        return options.pipeline == "fused"
+    return not on_gpu and not options.segmentation_actors and not options.embedding_actors
+
+
 def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
     """Defaults from the cluster's resources, overridden by any option given.
 
+    Fused path (the default on CPU): one file actor per CPU (``actors``), one torch thread each, doing the
+    whole work of a file (decode, both models, clustering) in its own process, so every core runs model
+    work all the time and no waveform crosses processes; the actors reserve 90% of the CPUs, the commit
+    tasks the rest; one file per call, two calls in flight per actor (a short tail at the end of a run).
+    Staged path (the default with GPUs): separate segmentation and embedding actors, decode and finish tasks.
     With GPUs: one segmentation and one embedding actor per GPU, sharing it (0.5 GPU each), bigger
     model batches. On an autoscaling cluster whose GPU nodes are not up yet (no GPU in the cluster's
     resources), ask for them: ``device="cuda"`` and ``segmentation_actors``/``embedding_actors``; the
@@ -101,12 +125,14 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
     gpus = float(resources.get("GPU", 0.0))
     device = options.device or ("cuda" if gpus > 0 else "cpu")
     on_gpu = device.startswith("cuda")
+    if uses_fused_path(options, on_gpu):
+        return _fused_plan(cpus, device, options)
     if on_gpu:
         per_stage = max(1, int(gpus))
     else:
         per_stage = max(1, int(cpus // 8))
-    seg = options.segmentation_actors or per_stage
-    emb = options.embedding_actors or per_stage
+    seg = options.segmentation_actors or options.actors or per_stage
+    emb = options.embedding_actors or options.actors or per_stage
     actors = seg + emb
     if on_gpu:
         actor_gpus = options.gpus_per_actor or 0.5
@@ -127,3 +153,18 @@ def plan_resources(resources: dict[str, float], options: JobOptions) -> Plan:
                 inflight_batches=inflight, shard_size=max(1, options.shard_size),
                 segmentation_batch_size=options.segmentation_batch_size or (128 if on_gpu else None),
                 embedding_batch_size=options.embedding_batch_size or (128 if on_gpu else None))
+
+
+def _fused_plan(cpus: float, device: str, options: JobOptions) -> Plan:
+    actors = options.actors or max(1, int(cpus))
+    actor_cpus = options.cpus_per_actor if options.cpus_per_actor is not None else \
+        round(cpus * FUSED_CPU_SHARE / actors, 3)
+    on_gpu = device.startswith("cuda")
+    return Plan(device=device, segmentation_actors=0, embedding_actors=0, file_actors=actors,
+                actor_gpus=(options.gpus_per_actor or 0.5) if on_gpu else 0.0, actor_cpus=actor_cpus,
+                actor_threads=max(1, math.floor(actor_cpus)),
+                task_cpus=round(min(1.0, max(cpus - actor_cpus * actors, 0.01)), 3),
+                batch_files=options.batch_files or 1,
+                inflight_batches=options.max_inflight_batches or 2 * actors, shard_size=max(1, options.shard_size),
+                segmentation_batch_size=options.segmentation_batch_size,
+                embedding_batch_size=options.embedding_batch_size)

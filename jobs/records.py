@@ -95,6 +95,15 @@ class FileResult:
 
 
 @dataclass(frozen=True)
+class DiarizedBatch:
+    """What a file actor's call returns (the fused CPU path): every file of the batch to its result."""
+
+    pid: int  # the actor's process (a new one after a restart)
+    seconds: float  # the whole call
+    results: list[FileResult]  # one per file, in call order
+
+
+@dataclass(frozen=True)
 class CommitSummary:
     """What a commit task returns once its shard is committed."""
 

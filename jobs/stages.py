@@ -1,5 +1,6 @@
-"""The stages a batch of files goes through: decode (CPU tasks), segmentation and embedding (model actors),
-finish (CPU tasks: clustering into table rows).
+"""The stages a batch of files goes through. Staged path: decode (CPU tasks), segmentation and embedding
+(model actors), finish (CPU tasks: clustering into table rows). Fused path (CPU): one stage, the file
+actors doing all of it (:class:`FusedStage`).
 
 Every stage is called with the batch's file states and returns them, having worked on the files still
 running; a file that fails at a stage ends there with its error row. Failures of the workers
@@ -16,14 +17,14 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ray
 
-from .actors import EMBEDDING, SEGMENTATION, ActorPool, Actors, ModelCall
+from .actors import DIARIZATION, EMBEDDING, SEGMENTATION, ActorPool, Actors, ModelCall
 from .error_types import EMBEDDING_ERROR, SEGMENTATION_ERROR, WORKER_CRASHED
 from .flight import FileState, RunContext
-from .records import FileOutcome, FileResult, Loaded
+from .records import DiarizedBatch, FileOutcome, FileResult, Loaded
 from .stats import JobAborted
 from .tasks import decode, finish
 
@@ -104,7 +105,7 @@ class Isolation:
 
 
 class ModelStage(ABC):
-    """A model stage: a batch of files through one actor call, its seconds shared out by duration.
+    """A model stage: a batch of files through one actor call.
 
     Owns the isolation of crashes: a batch whose actor died on every try is retried one file at a time,
     each with the stage's actors to itself (:class:`Isolation`) once they are up again (an actor lost with its
@@ -113,7 +114,6 @@ class ModelStage(ABC):
     """
 
     name: ClassVar[str]
-    error_type: ClassVar[str]  # of a file the model failed on
 
     def __init__(self, run: RunContext, actors: Actors) -> None:
         self.run = run
@@ -124,12 +124,12 @@ class ModelStage(ABC):
         return file.running
 
     @abstractmethod
-    async def call(self, pool: ActorPool, files: list[FileState]) -> ModelCall:
+    async def call(self, pool: ActorPool, files: list[FileState]) -> Any:
         """The stage's actor call on ``files`` (one or more)."""
 
     @abstractmethod
-    def accept(self, file: FileState, outcome: FileOutcome, output: ray.ObjectRef) -> None:
-        """Keep what the model made of ``file`` for the next stages."""
+    def took(self, files: list[FileState], call: Any) -> None:
+        """Account for a finished call and keep what it made of ``files``."""
 
     async def __call__(self, files: list[FileState]) -> list[FileState]:
         wanted = [file for file in files if self.wants(file)]
@@ -150,16 +150,7 @@ class ModelStage(ABC):
             else:
                 await self._one_by_one(files, error)
             return
-        seconds = call.summary.seconds
-        self.run.stats.add(self.name, seconds, len(files))
-        self.run.stats.ran(self.name, call.summary.worker, len(files))
-        total = sum(file.duration for file in files) or 1.0
-        for file, outcome, output in zip(files, call.summary.files, call.outputs):
-            file.seconds[self.name] = seconds * file.duration / total
-            if outcome.error is None:
-                self.accept(file, outcome, output)
-            else:
-                self.run.fail(file, self.error_type, f"{file.task.path}: {outcome.error}")
+        self.took(files, call)
 
     async def _one_by_one(self, files: list[FileState], error: BaseException) -> None:
         self.run.stats.isolated_files += len(files)
@@ -175,7 +166,29 @@ class ModelStage(ABC):
                       f"{file.task.path}: crashed the {self.name} worker on every try ({type(error).__name__})")
 
 
-class SegmentationStage(ModelStage):
+class OneModelStage(ModelStage):
+    """A stage of the staged path: one model on a batch of files, the call's seconds shared out by duration."""
+
+    error_type: ClassVar[str]  # of a file the model failed on
+
+    @abstractmethod
+    def accept(self, file: FileState, outcome: FileOutcome, output: ray.ObjectRef) -> None:
+        """Keep what the model made of ``file`` for the next stages."""
+
+    def took(self, files: list[FileState], call: ModelCall) -> None:
+        seconds = call.summary.seconds
+        self.run.stats.add(self.name, seconds, len(files))
+        self.run.stats.ran(self.name, call.summary.worker, len(files))
+        total = sum(file.duration for file in files) or 1.0
+        for file, outcome, output in zip(files, call.summary.files, call.outputs):
+            file.seconds[self.name] = seconds * file.duration / total
+            if outcome.error is None:
+                self.accept(file, outcome, output)
+            else:
+                self.run.fail(file, self.error_type, f"{file.task.path}: {outcome.error}")
+
+
+class SegmentationStage(OneModelStage):
     name = SEGMENTATION
     error_type = SEGMENTATION_ERROR
 
@@ -187,7 +200,7 @@ class SegmentationStage(ModelStage):
         file.needs_embeddings = outcome.needs_embeddings
 
 
-class EmbeddingStage(ModelStage):
+class EmbeddingStage(OneModelStage):
     """Only files with speech to embed (a silent file goes on to finish without embeddings)."""
 
     name = EMBEDDING
@@ -201,6 +214,26 @@ class EmbeddingStage(ModelStage):
 
     def accept(self, file: FileState, outcome: FileOutcome, output: ray.ObjectRef) -> None:
         file.embeddings = output
+
+
+class FusedStage(ModelStage):
+    """The fused path's one stage: file actors take a batch of file tasks and return their results (the
+    same rows the staged path gives); worker seconds are counted per stage as the actor measured them."""
+
+    name = DIARIZATION
+
+    async def call(self, pool: ActorPool, files: list[FileState]) -> DiarizedBatch:
+        options = self.run.options
+        return await pool.diarize(self.run.run_id, [file.task for file in files], options.storage_options,
+                                  options.max_duration)
+
+    def took(self, files: list[FileState], call: DiarizedBatch) -> None:
+        stats = self.run.stats
+        for file, result in zip(files, call.results):
+            for stage, seconds in result.seconds.items():
+                stats.add(stage, seconds, 1)
+            stats.ran(self.name, result.worker)
+            file.end(result)
 
 
 class FinishStage:

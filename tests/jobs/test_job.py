@@ -1,8 +1,9 @@
 """End to end on real parts: a local Ray cluster, a moto S3 server, real dev audio and the real models.
 
-One 50-row job mixes good files (local and on S3), broken files and bad manifest rows; it is rerun
-(nothing to do) and checked against the engine run directly on each file. Another job has its model
-actor killed while it runs.
+One 50-row job (the default, fused path on this CPU cluster) mixes good files (local and on S3), broken
+files and bad manifest rows; it is rerun (nothing to do) and checked against the engine run directly on
+each file. Other jobs (the staged path) have their model actors killed while they run; the fused path's
+crash tests are in test_fused.py.
 """
 
 from __future__ import annotations
@@ -168,7 +169,8 @@ def test_fifty_file_job_on_s3_then_rerun(ray_cluster: dict, models_dir: Path, pi
     second = run_job(options)  # nothing new: the model stages do nothing, failures are re-checked
     assert second["files"] == {"rows": 50, "ok": 0, "failed": 11, "skipped": 39}
     assert second["stages"]["segmentation"]["files"] == second["stages"]["embedding"]["files"] == 0
-    assert second["actors"]["started"] == 0
+    assert second["plan"]["file_actors"] == 2  # the fused path: the file actors decode the 11 retried files
+    assert second["actors"]["started"] == 2  # (on the staged path, decode tasks would fail them with no actor)
     assert second["resume"]["retired_error_rows"] == 11
     assert second["resume"]["cleanup"] == {"temporary": 1, "orphans": 1}
     status = table(output, "status", s3_options)
@@ -184,7 +186,7 @@ def test_killed_actor_still_gives_every_file_once(ray_cluster: dict, models_dir:
     manifest = write_manifest(rows, str(tmp_path / "calls.jsonl"))
     output = str(tmp_path / "out")
     options = JobOptions(manifest, output, run_date=RUN_DATE, run_id="kill-test", models=str(models_dir),
-                         shard_size=6, batch_files=3, progress=False)
+                         shard_size=6, batch_files=3, progress=False, pipeline="staged")
     reports: list[Any] = []
     job = threading.Thread(target=lambda: reports.append(run_job(options)))
     job.start()
@@ -222,7 +224,7 @@ def test_file_that_keeps_killing_its_worker_is_marked_failed(ray_cluster: dict, 
     manifest = write_manifest(rows, str(tmp_path / "calls.csv"))
     output = str(tmp_path / "out")
     options = JobOptions(manifest, output, run_date=RUN_DATE, run_id="poison-test", models=str(models_dir),
-                         shard_size=4, batch_files=3, max_task_retries=1, progress=False)
+                         shard_size=4, batch_files=3, max_task_retries=1, progress=False, pipeline="staged")
     reports: list[Any] = []
     job = threading.Thread(target=lambda: reports.append(run_job(options)))
     job.start()

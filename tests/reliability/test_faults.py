@@ -104,7 +104,9 @@ def through(proxy: FaultyProxy, s3_options: dict[str, Any]) -> dict[str, Any]:
 
 
 def options(manifest: str, output: str, models_dir: Path, run_id: str, **more: Any) -> JobOptions:
-    settings = {"shard_size": 3, "batch_files": 2, "progress": False, **more}
+    """The staged path (its model actors and CPU tasks are what these faults hit; the fused CPU path's own
+    crash tests are in tests/jobs/test_fused.py)."""
+    settings = {"shard_size": 3, "batch_files": 2, "progress": False, "pipeline": "staged", **more}
     return JobOptions(manifest, output, run_date=RUN_DATE, run_id=run_id, models=str(models_dir), **settings)
 
 
