@@ -163,7 +163,8 @@ def _fused_plan(cpus: float, device: str, options: JobOptions) -> Plan:
     return Plan(device=device, segmentation_actors=0, embedding_actors=0, file_actors=actors,
                 actor_gpus=(options.gpus_per_actor or 0.5) if on_gpu else 0.0, actor_cpus=actor_cpus,
                 actor_threads=max(1, math.floor(actor_cpus)),
-                task_cpus=round(min(1.0, max(cpus - actor_cpus * actors, 0.01)), 3),
+                task_cpus=options.cpus_per_task if options.cpus_per_task is not None
+                else round(min(1.0, max(cpus - actor_cpus * actors, 0.01)), 3),
                 batch_files=options.batch_files or 1,
                 inflight_batches=options.max_inflight_batches or 2 * actors, shard_size=max(1, options.shard_size),
                 segmentation_batch_size=options.segmentation_batch_size,

@@ -232,7 +232,7 @@ class FusedStage(ModelStage):
         for file, result in zip(files, call.results):
             for stage, seconds in result.seconds.items():
                 stats.add(stage, seconds, 1)
-            stats.ran(self.name, result.worker)
+                stats.ran(stage, result.worker)  # the file actor's node did each of the file's stages
             file.end(result)
 
 

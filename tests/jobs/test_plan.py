@@ -39,10 +39,12 @@ def test_options_win() -> None:
 
 def test_cpus_per_task_fits_tasks_beside_the_actors_on_small_nodes() -> None:
     """Two 1-CPU nodes: by default each task takes a whole CPU, which no node holding an actor has left."""
-    default = plan_resources({"CPU": 2}, JobOptions("m", "o", cpus_per_actor=0.25))
+    default = plan_resources({"CPU": 2}, JobOptions("m", "o", cpus_per_actor=0.25, pipeline="staged"))
     assert default.task_cpus == 1.0
-    plan = plan_resources({"CPU": 2}, JobOptions("m", "o", cpus_per_actor=0.25, cpus_per_task=0.25))
-    assert (plan.actor_cpus, plan.task_cpus) == (0.25, 0.25)
+    for pipeline in ("staged", "fused"):
+        plan = plan_resources({"CPU": 2}, JobOptions("m", "o", cpus_per_actor=0.25, cpus_per_task=0.25,
+                                                     pipeline=pipeline))
+        assert (plan.actor_cpus, plan.task_cpus) == (0.25, 0.25)
     assert plan_resources({"CPU": 8, "GPU": 1}, JobOptions("m", "o", cpus_per_task=2)).task_cpus == 2
 
 
