@@ -24,33 +24,10 @@ warnings.filterwarnings("ignore")
 from pyannote.core import Annotation, Segment, Timeline  # noqa: E402
 from pyannote.metrics.diarization import DiarizationErrorRate  # noqa: E402
 
+from benchmarks.devset import load_rttm, load_uem  # noqa: E402, F401  (re-exported for benchmarks.der)
 from diarization.result import Diarization  # noqa: E402
 
 AUDIO_SUFFIXES = (".wav", ".mp3", ".flac", ".ogg")
-
-
-def load_rttm(path: Path) -> dict[str, Annotation]:
-    """uri -> Annotation from an RTTM file."""
-    out: dict[str, Annotation] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if not fields or fields[0] != "SPEAKER":
-            continue
-        annotation = out.setdefault(fields[1], Annotation(uri=fields[1]))
-        start, duration = float(fields[3]), float(fields[4])
-        annotation[Segment(start, start + duration), len(annotation)] = fields[7]
-    return out
-
-
-def load_uem(path: Path) -> dict[str, Timeline]:
-    """uri -> scored regions from a UEM file."""
-    out: dict[str, Timeline] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        if len(fields) >= 4:
-            segment = Segment(float(fields[2]), float(fields[3]))
-            out.setdefault(fields[0], Timeline(uri=fields[0])).add(segment)
-    return out
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .jobcheck import descendants
+from benchmarks.jobcheck import descendants
 
 WORKER_PORTS = 48  # ports reserved per node for its worker processes
 

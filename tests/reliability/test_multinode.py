@@ -26,7 +26,7 @@ from jobs.driver import run_job
 from jobs.manifest import write_manifest
 from jobs.plan import JobOptions
 
-from .jobcheck import assert_exactly_once, assert_same_outputs, audit, outputs, process_title
+from benchmarks.jobcheck import assert_exactly_once, assert_same_outputs, audit, outputs, process_title
 from .raynodes import LocalCluster, Node
 
 RUN_DATE = "2026-12-02"
