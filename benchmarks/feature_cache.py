@@ -21,6 +21,7 @@ from diarization import __version__
 from diarization.config import EngineConfig
 from diarization.pipeline import Pipeline
 from diarization.progress import no_hook
+from diarization.split_calls import ChannelSegmentation
 from diarization.windows import SlidingWindow, Windowed
 
 
@@ -41,6 +42,7 @@ def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
         "file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
         "offset": offset, "version": __version__, "models": str(config.models.root), "mode": config.mode,
         "step": config.step, "exclude_overlap": config.exclude_overlap, "cluster_runs": config.cluster_runs,
+        "channels": config.channel_mode, "split": repr(config.split),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -50,7 +52,7 @@ def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
     import torch
 
     audio = pipeline.load(path)
-    silence = torch.zeros((1, round(seconds * audio.sample_rate)), dtype=audio.waveform.dtype)
+    silence = torch.zeros((audio.waveform.shape[0], round(seconds * audio.sample_rate)), dtype=audio.waveform.dtype)
     return {"waveform": torch.cat([silence, audio.waveform], dim=1), "sample_rate": audio.sample_rate}
 
 
@@ -68,6 +70,8 @@ def save(features: Features, target: Path) -> None:
               "duration": np.array(features.duration), "uri": np.array(features.uri)}
     if features.embeddings is not None:
         arrays["embeddings"] = features.embeddings
+    if isinstance(features.segmentations, ChannelSegmentation):  # a split call: each column's channel
+        arrays["channels"] = features.segmentations.channels
     partial = target.with_suffix(".partial.npz")
     np.savez(partial, **arrays)
     partial.replace(target)
@@ -77,8 +81,10 @@ def load(source: Path) -> Features:
     with np.load(source) as stored:
         start, duration, step = (float(v) for v in stored["window"])
         embeddings = stored["embeddings"] if "embeddings" in stored else None
-        return Features(str(stored["uri"]), float(stored["duration"]),
-                        Windowed(stored["segmentations"], SlidingWindow(start, duration, step)), embeddings)
+        window = SlidingWindow(start, duration, step)
+        segmentations = (ChannelSegmentation(stored["segmentations"], window, stored["channels"])
+                         if "channels" in stored else Windowed(stored["segmentations"], window))
+        return Features(str(stored["uri"]), float(stored["duration"]), segmentations, embeddings)
 
 
 def features(pipeline: Pipeline, path: Path, offset: float = 0.0, cache_dir: Path | None = None
