@@ -152,7 +152,9 @@ def test_file_that_keeps_killing_its_file_actor_is_marked_failed(ray_cluster: di
     # the batch and the file alone, each tried twice; a kill can use up both tries of a call (its retry sent
     # to the dead process before Ray saw it die: ActorUnavailableError), so at least one kill each
     assert 2 <= kills <= 4
-    assert report["actors"]["crashed_files"] == 1 and report["actors"]["isolated_files"] == batch_files
+    # the poison's batch is retried file by file; so is a batch queued behind it on the killed actor
+    assert report["actors"]["crashed_files"] == 1
+    assert report["actors"]["isolated_files"] in (batch_files, 2 * batch_files)
     status = {r["file_id"]: r for r in table(output, "status", {}).to_pylist()}
     assert len(status) == len(rows)
     assert (status["poison"]["status"], status["poison"]["error_type"]) == ("error", "worker_crashed")

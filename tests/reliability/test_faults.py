@@ -233,7 +233,7 @@ def test_driver_killed_mid_job_then_rerun(ray_cluster: dict, models_dir: Path, i
     command = [sys.executable, "-m", "jobs", "run", manifest, "--output", str(output), "--run-date", RUN_DATE,
                "--run-id", "killed-driver", "--address", ray.get_runtime_context().gcs_address,
                "--models", str(models_dir), "--shard-size", "2", "--batch-files", "2", "--max-inflight-batches", "1",
-               "--no-progress"]
+               "--pipeline", "staged", "--no-progress"]  # staged: slow enough to be killed after a first shard
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     log = (tmp_path / "driver.log").open("w")
     driver = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -81,7 +81,8 @@ def driver_command(manifest: str, output: Path, address: str, models_dir: Path, 
             "--storage-options", json.dumps(s3_options), "--no-progress", "--report-json", str(report), *tuning]
 
 
-MODEL_CALLS = ("ray::ModelActor.segment", "ray::ModelActor.embed")  # process titles of actors inside a call
+# process titles of model actors inside a call: the staged path's, and the fused path's file actors (CPU default)
+MODEL_CALLS = ("ray::ModelActor.segment", "ray::ModelActor.embed", "ray::FileActor.diarize")
 
 
 def busy_with(node: Node, titles: tuple[str, ...]) -> bool:
