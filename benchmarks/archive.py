@@ -30,8 +30,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("DIARIZATION_SHARED", REPO.parent / "shared"))
+from benchmarks.paths import REPO, SHARED
 RATE = 8000
 
 
@@ -122,7 +121,8 @@ def wall(command: list[str], cores: list[int], env: dict[str, str]) -> float:
 def measure(archive: Archive, cores: list[int], pipeline: str | None) -> dict[str, float | dict]:
     """One measurement of both commands: wall seconds, throughput, the job's worker seconds per stage."""
     CPU_SECONDS.clear()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+           "DIARIZATION_MODELS": os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models")}
     engine_env = {**env, "OMP_NUM_THREADS": str(len(cores))}
     engine_cmd = [sys.executable, "-c", "import sys; from diarization.cli import main; sys.exit(main())", "file"]
     joined = wall([*engine_cmd, str(archive.joined), "--rttm", str(archive.folder / "j.rttm"), "-q"], cores,
