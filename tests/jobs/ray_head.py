@@ -1,4 +1,4 @@
-"""A fresh local cluster started the way the README says, ``ray start --head``, on free ports and in its own
+"""A fresh local cluster started the way docs/batch-jobs.md says, ``ray start --head``, on free ports and in its own
 temporary folder; stopped by killing exactly its processes (``ray stop`` would stop every Ray cluster of
 this user on the machine)."""
 

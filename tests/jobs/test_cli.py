@@ -78,12 +78,17 @@ def test_run_on_the_spot_then_report(tmp_path: Path, audio_dir: Path, models_dir
     assert "calls.csv" in page.text  # the manifest that was read, as given
 
 
-# The README's local cluster, as documented (README text in /work/notes/newuser-readme.md): a token,
+# The local cluster as docs/batch-jobs.md documents it: a token,
 # `ray start --head`, then this command from the repository root; the models come from the user cache
 # (`diarize models download`), which the job finds from its working directory.
 JOB_SUBMIT = """ray job submit --address http://127.0.0.1:8265 --working-dir . \\
   --runtime-env-json '{"excludes": [".git", "tests", "benchmarks", "*.whl"]}' \\
   -- python -m jobs run /data/calls.csv --output /data/out"""
+
+
+def test_the_submit_command_is_the_documented_one() -> None:
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "batch-jobs.md").read_text(encoding="utf-8")
+    assert JOB_SUBMIT in documented  # the test below runs exactly what users are told to run
 
 
 def test_ray_job_submit_on_a_fresh_head(tmp_path: Path, audio_dir: Path, models_dir: Path) -> None:
