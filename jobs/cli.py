@@ -87,7 +87,20 @@ def add_run_command(commands: Any) -> None:
                      help="override the format detected from the manifest's name")
     run.add_argument("--no-resume", dest="resume", action="store_false",
                      help="start the partition over: delete this run date's results first and redo every file")
-    tuning = run.add_argument_group("tuning (defaults come from the cluster's resources)")
+    add_tuning_options(run.add_argument_group("tuning (defaults come from the cluster's resources)"))
+    progress = run.add_mutually_exclusive_group()
+    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
+                          help="progress bar (default: when standard error is a terminal)")
+    progress.add_argument("--no-progress", dest="progress", action="store_false",
+                          help="no progress bar, even on a terminal")
+    run.add_argument("--report-json", metavar="PATH", help="also write the run report here (local path)")
+    run.set_defaults(func=run_command, parser=run)
+
+
+def add_tuning_options(tuning: Any) -> None:
+    """``diarize run``'s resource and retry options (an argument group)."""
+    from diarization.cli_checks import positive_float, positive_int
+
     tuning.add_argument("--pipeline", choices=["auto", "fused", "staged"], default="auto",
                         help="fused: one actor per CPU does the whole work of a file (decode, both models, "
                              "clustering); staged: decode tasks, segmentation and embedding actors, clustering "
@@ -122,13 +135,6 @@ def add_run_command(commands: Any) -> None:
                         help="retries of a batch whose actor crashed, before its files are retried one by one")
     tuning.add_argument("--max-crashed-files", type=positive_int, default=100,
                         help="stop the job once this many files have crashed a worker")
-    progress = run.add_mutually_exclusive_group()
-    progress.add_argument("--progress", dest="progress", action="store_true", default=None,
-                          help="progress bar (default: when standard error is a terminal)")
-    progress.add_argument("--no-progress", dest="progress", action="store_false",
-                          help="no progress bar, even on a terminal")
-    run.add_argument("--report-json", metavar="PATH", help="also write the run report here (local path)")
-    run.set_defaults(func=run_command, parser=run)
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
