@@ -16,7 +16,7 @@ from .reconstruction import diarize_from_clusters
 from .result import DiarizationResult
 from .result_builder import build_result, empty_result
 from .segmentation import speaker_count
-from .split_calls import ChannelSegmentation, cluster_channels
+from .split_calls import ChannelSegmentation, channel_count, cluster_channels
 from .windows import SlidingWindow, Windowed
 
 
@@ -57,6 +57,7 @@ class Finisher:
             hard_clusters, centroids, owners = cluster_channels(
                 self.clustering, embeddings, segmentations, num_speakers=num_speakers,
                 min_speakers=min_speakers, max_speakers=max_speakers)
+            count = channel_count(segmentations, owners, self.frames)
         else:
             hard_clusters, _, centroids = self.clustering.cluster(
                 embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,

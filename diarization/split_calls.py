@@ -25,6 +25,7 @@ import torch
 from .audio import Audio
 from .channels import ChannelMode, SplitSettings, carries_different_talkers, keep_own_runs, own_speech
 from .clustering import Clustering
+from .segmentation import speaker_count
 from .windows import SlidingWindow, Windowed
 
 
@@ -79,6 +80,17 @@ def embed_channels(audio: Audio, segmentation: ChannelSegmentation,
             continue
         embeddings[:, mine] = embed(audio.waveform[channel:channel + 1], Windowed(data, segmentation.window))
     return embeddings
+
+
+def channel_count(segmentation: ChannelSegmentation, owners: Sequence[int], frames: SlidingWindow) -> Windowed:
+    """(total_frames, 1) speakers at once in a split call: each channel's own count, capped at the speakers
+    found on that channel (two runs of one channel in a chunk are often one talker), summed."""
+    counts = []
+    for channel in np.unique(segmentation.channels):
+        mine = Windowed(segmentation.data[:, :, segmentation.channels == channel], segmentation.window)
+        count = speaker_count(mine, frames)
+        counts.append(np.minimum(count.data, sum(1 for owner in owners if owner == channel)))
+    return Windowed(np.sum(counts, axis=0).astype(np.uint8), count.window)
 
 
 def channel_bounds(num_speakers: int | None, min_speakers: int | None, max_speakers: int | None,

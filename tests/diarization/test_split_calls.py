@@ -87,3 +87,25 @@ def test_split_waveform_input(pipeline: Pipeline, calls_dir: Path) -> None:
     data, rate = sf.read(calls_dir / "stereo" / "devcall_02.wav", dtype="float32")
     audio = pipeline.load({"waveform": data.T, "sample_rate": rate})
     assert audio.channel_mode == "split" and audio.waveform.shape[0] == 2
+
+
+def test_two_runs_of_one_talker_at_once_make_no_phantom_speaker(models_dir: Path) -> None:
+    """Two overlapping runs on channel 0 clustered as one talker: the count there is capped at that channel's
+    one speaker, so reconstruction invents no third speaker without a channel."""
+    from diarization.finish import Finisher
+    from diarization.split_calls import ChannelSegmentation
+    from diarization.windows import SlidingWindow
+
+    config = engine_config(models_dir)
+    finisher = Finisher.from_config(config)
+    data = np.zeros((1, 589, 3), dtype=np.float32)
+    data[0, 100:300, 0] = 1
+    data[0, 150:250, 1] = 1  # overlaps column 0 on the same channel
+    data[0, 200:450, 2] = 1  # the customer talks over both: three columns at once, two talkers
+    segmentation = ChannelSegmentation(data, SlidingWindow(0.0, 10.0, 2.5), np.array([0, 0, 1]))
+    rng = np.random.default_rng(0)
+    agent, customer = rng.standard_normal(192), rng.standard_normal(192)
+    embeddings = np.stack([agent, agent + 0.01 * rng.standard_normal(192), customer])[None].astype(np.float32)
+    result = finisher("call", 10.0, segmentation, embeddings)
+    assert result.speaker_diarization.labels() == ["CH0_SPEAKER_00", "CH1_SPEAKER_00"]
+    assert result.speaker_channels == {"CH0_SPEAKER_00": 0, "CH1_SPEAKER_00": 1}
