@@ -109,3 +109,22 @@ def test_two_runs_of_one_talker_at_once_make_no_phantom_speaker(models_dir: Path
     result = finisher("call", 10.0, segmentation, embeddings)
     assert result.speaker_diarization.labels() == ["CH0_SPEAKER_00", "CH1_SPEAKER_00"]
     assert result.speaker_channels == {"CH0_SPEAKER_00": 0, "CH1_SPEAKER_00": 1}
+
+
+@pytest.mark.parametrize("call", ["devcall_01", "devcall_07"])  # 7 DTMF presses; 9.9 s of hold music
+def test_tones_and_hold_music_are_nobody(pipeline: Pipeline, calls_dir: Path, call: str) -> None:
+    import json
+
+    info = json.loads((calls_dir / "calls.json").read_text())[call]
+    result = pipeline(calls_dir / "stereo" / f"{call}.wav")
+    assert result.speaker_channels  # split
+    spans = [tuple(span) for span in info["dtmf"] + info["hold"]]
+    speech = [(turn.start, turn.end) for turn, _ in result.speaker_diarization]
+    phrases = [(p["start"], p["end"]) for p in info["phrases"] + info["backchannel_segments"]]
+
+    def overlap(a: tuple, spans: list) -> float:
+        return sum(max(0.0, min(a[1], b[1]) - max(a[0], b[0])) for b in spans)
+    # speech found over the tones and the music, beyond what real speech there explains
+    false = sum(max(0.0, overlap(span, speech) - overlap(span, phrases)) for span in spans)
+    assert sum(end - start for start, end in spans) > 0.8
+    assert false < 0.25, false
