@@ -15,7 +15,6 @@ usage: python -m benchmarks.count_analysis [--dev DIR] [--calls [DIR ...]] [--of
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -23,9 +22,8 @@ import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 
 from benchmarks.accuracy import collect
-from benchmarks.der import DEFAULT_CALLS, SHARED_DATA, parse_offsets
+from benchmarks.der import DEFAULT_CALLS, add_set_options, parse_offsets
 from benchmarks.feature_cache import features
-from benchmarks.paths import SHARED
 from diarization.clustering.agglomerative import EUCLIDEAN_ONLY
 from diarization.clustering.assignment import select_training
 from diarization.clustering.distances import condensed_distances
@@ -61,13 +59,7 @@ def interval(counts: np.ndarray, target: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", default=str(SHARED_DATA / "dev"))
-    parser.add_argument("--calls", nargs="*", default=None, metavar="DIR")
-    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
-                        help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
-    parser.add_argument("--offset", type=float, default=0.0)
-    parser.add_argument("--offsets", default=None)
-    parser.add_argument("--cache", default=None)
+    add_set_options(parser)
     args = parser.parse_args()
     roots = [Path(args.dev)] + [Path(p) for p in (DEFAULT_CALLS if args.calls == [] else args.calls or [])]
     items = [item for root in roots for item in collect(root)]

@@ -69,21 +69,26 @@ def parse_offsets(args: argparse.Namespace) -> list[float]:
     return [args.offset]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_set_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every script that scores sets: which sets, which models, which alignments, a cache."""
     parser.add_argument("--dev", default=str(SHARED_DATA / "dev"), help="a scored set (default: dev)")
     parser.add_argument("--calls", nargs="*", default=None, metavar="DIR",
                         help="further sets (no value: ../shared/data/dev-calls/mono and mp3)")
     parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
                         help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
+    parser.add_argument("--offset", type=float, default=0.0, help="seconds of silence put before each file")
+    parser.add_argument("--offsets", default=None, help="several offsets, comma-separated (e.g. 0,0.8,1.6)")
+    parser.add_argument("--cache", default=None, help="folder keeping segmentations and embeddings")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_set_options(parser)
     parser.add_argument("--out", default=None, help="keep the hypothesis RTTMs here")
     parser.add_argument("--exclusive", action="store_true", help="score the exclusive diarization")
     parser.add_argument("--mode", choices=["exact", "fast"], help="default: the model set's")
     parser.add_argument("--step", type=float, help="seconds between chunks (default: the mode's)")
-    parser.add_argument("--offset", type=float, default=0.0, help="seconds of silence put before each file")
-    parser.add_argument("--offsets", default=None, help="several offsets, comma-separated (e.g. 0,0.8,1.6)")
-    parser.add_argument("--cache", default=None, help="folder keeping segmentations and embeddings")
     parser.add_argument("--clustering", default="{}", help="JSON of clustering parameters to override")
     parser.add_argument("--quiet", action="store_true", help="no per-file lines")
     args = parser.parse_args()

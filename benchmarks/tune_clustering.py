@@ -16,7 +16,6 @@ usage: python -m benchmarks.tune_clustering [--dev DIR] [--calls [DIR ...]] [--o
 from __future__ import annotations
 
 import argparse
-import os
 import itertools
 import json
 import sys
@@ -24,9 +23,8 @@ import time
 from pathlib import Path
 
 from benchmarks.accuracy import FileScore, collect, grouped
-from benchmarks.der import DEFAULT_CALLS, SHARED_DATA, finish_and_score, parse_offsets, with_clustering
+from benchmarks.der import DEFAULT_CALLS, add_set_options, finish_and_score, parse_offsets, with_clustering
 from benchmarks.feature_cache import features
-from benchmarks.paths import SHARED
 from diarization.pipeline import Pipeline
 
 
@@ -40,15 +38,9 @@ def settings_of(args: argparse.Namespace) -> list[dict]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", default=str(SHARED_DATA / "dev"))
-    parser.add_argument("--calls", nargs="*", default=None, metavar="DIR")
-    parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS") or str(SHARED / "models"),
-                        help="model folder (default: $DIARIZATION_MODELS, else ../shared/models)")
+    add_set_options(parser)
     parser.add_argument("--mode", default=None)
     parser.add_argument("--step", type=float, default=None, help="segmentation step (s)")
-    parser.add_argument("--offset", type=float, default=0.0)
-    parser.add_argument("--offsets", default=None, help="comma-separated offsets (s), scores pooled")
-    parser.add_argument("--cache", default=None, help="folder keeping segmentations and embeddings")
     parser.add_argument("--thresholds", default="0.5,0.55,0.6,0.65,0.7,0.75,0.8,0.85,0.9")
     parser.add_argument("--min-cluster-sizes", default="12")
     parser.add_argument("--grid", default=None, help="JSON list of clustering parameter overrides")
