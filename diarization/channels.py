@@ -54,9 +54,10 @@ class SplitSettings:
     floor_percentile: float = 10.0  # a channel's noise floor: this percentile of its frame levels (dB)
     above_floor_db: float = 10.0  # own speech stands this far above the channel's floor
     leak_margin_db: float = 15.0  # ... and is no more than this much below the loudest other channel
-    min_own_seconds: float = 0.2  # a local speaker's run with less own speech under it is dropped
+    min_own_seconds: float = 0.1  # a local speaker's run with less own speech under it is dropped (a 0.3 s backchannel has ~0.1 s)
     reach_seconds: float | None = 0.3  # frames farther than this from own speech are dropped too
     min_duration_off: float = 0.3  # a channel's talker pausing less than this goes on talking (gaps filled)
+    min_talker_seconds: float = 2.0  # a channel's extra talker heard for less than this joins its closest one
     tone_share: float = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
     tone_seconds: float = 0.05  # ... for this long is a tone
     split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...

@@ -35,11 +35,13 @@ class Finisher:
     embedding_dimension: int
     min_duration_off: float = 0.0
     split_min_duration_off: float = 0.0  # the same within a channel of a split call
+    min_talker_seconds: float = 0.0  # a split call's channel: its extra talkers speak at least this long
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Finisher:
         return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
-                   config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off))
+                   config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off),
+                   config.split.min_talker_seconds)
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
@@ -56,7 +58,7 @@ class Finisher:
             min_duration_off = self.split_min_duration_off
             hard_clusters, centroids, owners = cluster_channels(
                 self.clustering, embeddings, segmentations, num_speakers=num_speakers,
-                min_speakers=min_speakers, max_speakers=max_speakers)
+                min_speakers=min_speakers, max_speakers=max_speakers, min_talker_seconds=self.min_talker_seconds)
             count = channel_count(segmentations, owners, self.frames)
         else:
             hard_clusters, _, centroids = self.clustering.cluster(

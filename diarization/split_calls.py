@@ -105,25 +105,64 @@ def channel_bounds(num_speakers: int | None, min_speakers: int | None, max_speak
                                                            else max_speakers)
 
 
+def talker_seconds(hard: np.ndarray, data: np.ndarray, chunks: SlidingWindow, clusters: int) -> np.ndarray:
+    """(clusters,) about how long each cluster speaks: its columns' active frames over all chunks, each
+    frame weighted by the share of a chunk it stands for (a second of speech sits in duration/step chunks).
+    ``hard``: (num_chunks, columns) cluster per column; ``data``: (num_chunks, num_frames, columns)."""
+    frames = data.sum(axis=1)  # (num_chunks, columns) active frames
+    weight = chunks.step / data.shape[1]  # seconds per frame, divided by the chunks covering it
+    seconds = np.zeros(clusters)
+    np.add.at(seconds, hard[hard >= 0], frames[hard >= 0] * weight)
+    return seconds
+
+
+def merge_brief_talkers(hard: np.ndarray, centroids: np.ndarray, seconds: np.ndarray, min_seconds: float
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """One channel's clusters with every talker heard for less than ``min_seconds`` merged into the
+    closest (cosine) of the others, the briefest first, while more than one is left: (hard, centroids)
+    renumbered. A one-talker channel's outliers (a backchannel over the other party, a tone's remnant)
+    form such brief clusters; a supervisor joining on the agent's line talks for longer."""
+    hard, seconds, alive = hard.copy(), seconds.astype(float), list(range(len(centroids)))
+    unit = centroids / np.maximum(np.linalg.norm(centroids, axis=-1, keepdims=True), 1e-12)
+    for k in np.argsort(seconds, kind="stable"):
+        if len(alive) == 1 or seconds[k] >= min_seconds:
+            break
+        alive.remove(k)
+        target = alive[int(np.argmax(unit[alive] @ unit[k]))]
+        hard[hard == k] = target
+        seconds[target] += seconds[k]
+    renumber = np.full(len(centroids), -1, dtype=np.int64)
+    renumber[alive] = np.arange(len(alive))
+    return np.where(hard >= 0, renumber[np.maximum(hard, 0)], hard), centroids[alive]
+
+
 def cluster_channels(clustering: Clustering, embeddings: np.ndarray, segmentation: ChannelSegmentation,
                      num_speakers: int | None = None, min_speakers: int | None = None,
-                     max_speakers: int | None = None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+                     max_speakers: int | None = None, min_talker_seconds: float = 0.0
+                     ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Clustering within each channel: (hard (num_chunks, columns), -2 = none; centroids (K, dimension);
-    the channel of each of the K clusters), clusters numbered channel after channel."""
+    the channel of each of the K clusters), clusters numbered channel after channel. Unless the speaker
+    count (or a minimum above one per channel) is given, a channel's talkers heard for less than
+    ``min_talker_seconds`` join its closest one."""
     num_chunks, _, num_columns = segmentation.data.shape
     hard = np.full((num_chunks, num_columns), -2, dtype=np.int64)
     talking = [c for c in np.unique(segmentation.channels)
                if segmentation.data[:, :, segmentation.channels == c].sum() > 0]
     num, low, high = channel_bounds(num_speakers, min_speakers, max_speakers, len(talking))
+    counted = num_speakers is not None or (min_speakers or 1) > len(talking)  # the user's count holds
     centroids, owners = [], []
     for channel in talking:
         mine = np.flatnonzero(segmentation.channels == channel)
         found, _, middles = clustering.cluster(
             embeddings[:, mine], segmentation.data[:, :, mine], num_clusters=num,
             min_clusters=1 if low is None else low, max_clusters=np.inf if high is None else high)
-        hard[:, mine] = np.where(found >= 0, found + len(owners), found)
         clusters = max(len(middles), int(found.max(initial=-1)) + 1)  # a label may have no centroid row
-        centroids.append(np.vstack([middles, np.zeros((clusters - len(middles), middles.shape[-1]), middles.dtype)]))
-        owners.extend([int(channel)] * clusters)
+        middles = np.vstack([middles, np.zeros((clusters - len(middles), middles.shape[-1]), middles.dtype)])
+        if not counted and clusters > 1:
+            seconds = talker_seconds(found, segmentation.data[:, :, mine], segmentation.window, clusters)
+            found, middles = merge_brief_talkers(found, middles, seconds, min_talker_seconds)
+        hard[:, mine] = np.where(found >= 0, found + len(owners), found)
+        centroids.append(middles)
+        owners.extend([int(channel)] * len(middles))
     stacked = np.concatenate(centroids) if centroids else np.zeros((0, embeddings.shape[-1]), np.float32)
     return hard, stacked, owners

@@ -11,7 +11,8 @@ import soundfile as sf
 
 from diarization.config import engine_config
 from diarization.pipeline import Pipeline
-from diarization.split_calls import channel_bounds
+from diarization.split_calls import channel_bounds, merge_brief_talkers, talker_seconds
+from diarization.windows import SlidingWindow
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,40 @@ def test_tones_and_hold_music_are_nobody(pipeline: Pipeline, calls_dir: Path, ca
     false = sum(max(0.0, overlap(span, speech) - overlap(span, phrases)) for span in spans)
     assert sum(end - start for start, end in spans) > 0.8
     assert false < 0.25, false
+
+
+def test_talker_seconds_counts_each_second_once() -> None:
+    """Chunks of 10 s every 2.5 s: a second of speech sits in four chunks and counts once."""
+    data = np.zeros((4, 100, 2), dtype=np.float32)
+    data[:, 40:50, 0] = 1  # 1 s of column 0 in each of 4 chunks (10 frames of 0.1 s)
+    data[0, :, 1] = 1
+    hard = np.array([[0, 1], [0, -2], [0, -2], [0, -2]])
+    seconds = talker_seconds(hard, data, SlidingWindow(0.0, 10.0, 2.5), clusters=2)
+    np.testing.assert_allclose(seconds, [1.0, 2.5])
+
+
+def test_brief_talker_joins_the_closest_one() -> None:
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(8), rng.standard_normal(8)
+    centroids = np.stack([a, b, a + 0.1 * rng.standard_normal(8)])  # cluster 2: brief, close to 0
+    hard = np.array([[0, 2, -2], [1, 0, 2]])
+    merged, kept = merge_brief_talkers(hard, centroids, np.array([12.0, 6.0, 0.4]), min_seconds=2.0)
+    assert merged.tolist() == [[0, 0, -2], [1, 0, 0]]
+    np.testing.assert_array_equal(kept, centroids[:2])
+    # a supervisor heard long enough stays; a lone talker is never merged away
+    same, _ = merge_brief_talkers(hard, centroids, np.array([12.0, 6.0, 3.0]), min_seconds=2.0)
+    assert same.tolist() == hard.tolist()
+    alone, one = merge_brief_talkers(np.array([[0, -2]]), centroids[:1], np.array([0.5]), min_seconds=2.0)
+    assert alone.tolist() == [[0, -2]] and len(one) == 1
+
+
+def test_one_talker_channel_does_not_split(pipeline: Pipeline, calls_dir: Path) -> None:
+    """devcall_03 with 1.3 s of silence before it: the agent's backchannel over the customer clustered
+    apart (engine 0.5.0 labelled it CH0_SPEAKER_00 and the agent's other turns CH0_SPEAKER_01); a brief
+    talker on a channel now joins the channel's talker, unless the user gives the count."""
+    data, rate = sf.read(calls_dir / "stereo" / "devcall_03.wav", dtype="float32")
+    waveform = np.concatenate([np.zeros((round(1.3 * rate), 2), np.float32), data]).T
+    result = pipeline({"waveform": waveform, "sample_rate": rate})
+    assert result.speaker_diarization.labels() == ["CH0_SPEAKER_00", "CH1_SPEAKER_00"]
+    forced = pipeline({"waveform": waveform, "sample_rate": rate}, num_speakers=3)
+    assert len(forced.speaker_diarization.labels()) == 3
