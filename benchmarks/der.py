@@ -57,7 +57,8 @@ def with_clustering(finisher: Finisher, overrides: dict) -> Finisher:
 def finish_and_score(finisher: Finisher, item: ScoredFile, feats: Features, offset: float,
                      exclusive: bool = False) -> tuple[FileScore, object]:
     """Clustering and reconstruction of cached features, then the score: (score, hypothesis Annotation)."""
-    result = finisher(feats.uri, feats.duration, feats.segmentations, feats.embeddings)
+    result = finisher(feats.uri, feats.duration, feats.segmentations, feats.embeddings,
+                      source_sample_rate=feats.source_sample_rate)
     diarization = result.exclusive_speaker_diarization if exclusive else result.speaker_diarization
     hyp = hypothesis(diarization, item.uri, offset)
     return score(item, hyp, offset), hyp
@@ -90,6 +91,8 @@ def main() -> int:
     parser.add_argument("--mode", choices=["exact", "fast"], help="default: the model set's")
     parser.add_argument("--step", type=float, help="seconds between chunks (default: the mode's)")
     parser.add_argument("--clustering", default="{}", help="JSON of clustering parameters to override")
+    parser.add_argument("--min-duration-off", type=float,
+                        help="fill same-speaker gaps shorter than this (s); default: the mode's")
     parser.add_argument("--quiet", action="store_true", help="no per-file lines")
     args = parser.parse_args()
 
@@ -102,6 +105,8 @@ def main() -> int:
 
     pipeline = Pipeline.from_pretrained(args.models, mode=args.mode, step=args.step)
     finisher = with_clustering(pipeline.finisher, json.loads(args.clustering))
+    if args.min_duration_off is not None:
+        finisher = dataclasses.replace(finisher, min_duration_off=args.min_duration_off)
     print(f"models: {pipeline.models.name} ({pipeline.models.root}), mode {pipeline.mode}, "
           f"device {pipeline.device}, clustering {finisher.clustering}")
     scores: list[FileScore] = []

@@ -33,6 +33,7 @@ class Features:
     duration: float  # seconds, the offset's silence included
     segmentations: Windowed
     embeddings: np.ndarray | None
+    source_sample_rate: int  # the rate the file was recorded at (telephone audio is finished apart)
 
 
 def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
@@ -42,7 +43,7 @@ def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
         "file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
         "offset": offset, "version": __version__, "models": str(config.models.root), "mode": config.mode,
         "step": config.step, "exclude_overlap": config.exclude_overlap, "cluster_runs": config.cluster_runs,
-        "channels": config.channel_mode, "split": repr(config.split),
+        "channels": config.channel_mode, "split": repr(config.split), "keeps": "source_sample_rate",
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -58,16 +59,20 @@ def delayed(pipeline: Pipeline, path: Path, seconds: float) -> dict:
 
 def compute(pipeline: Pipeline, path: Path, offset: float = 0.0) -> Features:
     """Segmentation and embeddings of ``path`` (delayed by ``offset`` s), by the pipeline's own stages."""
-    audio = pipeline.load(path) if not offset else pipeline.load(delayed(pipeline, path, offset))
+    audio = pipeline.load(path)
+    rate = audio.source_sample_rate
+    if offset:
+        audio = pipeline.load(delayed(pipeline, path, offset))
     segmentations, embeddings = pipeline._segment_and_embed(audio, no_hook)
-    return Features(path.stem, audio.duration, segmentations, embeddings)
+    return Features(path.stem, audio.duration, segmentations, embeddings, rate)
 
 
 def save(features: Features, target: Path) -> None:
     window = features.segmentations.window
     arrays = {"segmentations": np.asarray(features.segmentations.data),
               "window": np.array([window.start, window.duration, window.step]),
-              "duration": np.array(features.duration), "uri": np.array(features.uri)}
+              "duration": np.array(features.duration), "uri": np.array(features.uri),
+              "source_sample_rate": np.array(features.source_sample_rate)}
     if features.embeddings is not None:
         arrays["embeddings"] = features.embeddings
     if isinstance(features.segmentations, ChannelSegmentation):  # a split call: each column's channel
@@ -84,7 +89,8 @@ def load(source: Path) -> Features:
         window = SlidingWindow(start, duration, step)
         segmentations = (ChannelSegmentation(stored["segmentations"], window, stored["channels"])
                          if "channels" in stored else Windowed(stored["segmentations"], window))
-        return Features(str(stored["uri"]), float(stored["duration"]), segmentations, embeddings)
+        return Features(str(stored["uri"]), float(stored["duration"]), segmentations, embeddings,
+                        int(stored["source_sample_rate"]))
 
 
 def features(pipeline: Pipeline, path: Path, offset: float = 0.0, cache_dir: Path | None = None

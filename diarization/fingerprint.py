@@ -33,7 +33,7 @@ def fingerprint(config: EngineConfig) -> str:
         "plda": [sha256_of(p) for p in sorted(models.plda.glob("*.npz"))] if models.plda else None,
         "params": models.params, "options": models.options, "mode": config.mode, "step": config.step,
         "clustering": repr(build_clustering(config.clustering)), "engine": __version__,
-        "channels": config.channel_mode, "split": config.split,
+        "channels": config.channel_mode, "split": config.split, "telephone": config.telephone_min_duration_off,
     }
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clustering import Clustering, load_plda, make_clustering, resolve_num_speakers
-from .config import ClusteringConfig, EngineConfig
+from .config import TELEPHONE_RATE, ClusteringConfig, EngineConfig
 from .reconstruction import diarize_from_clusters
 from .result import DiarizationResult
 from .result_builder import build_result, empty_result
@@ -36,24 +36,26 @@ class Finisher:
     min_duration_off: float = 0.0
     split_min_duration_off: float = 0.0  # the same within a channel of a split call
     min_talker_seconds: float = 0.0  # a split call's channel: its extra talkers speak at least this long
+    telephone_min_duration_off: float | None = None  # a telephone recording's (None: min_duration_off)
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Finisher:
         return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
                    config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off),
-                   config.split.min_talker_seconds)
+                   config.split.min_talker_seconds, config.telephone_min_duration_off)
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
-                 max_speakers: int | None = None) -> DiarizationResult:
+                 max_speakers: int | None = None, source_sample_rate: int | None = None) -> DiarizationResult:
         """The result of one file from its (num_chunks, num_frames, 3) binarized segmentations and
-        (num_chunks, 3, dimension) embeddings (None when nobody speaks)."""
+        (num_chunks, 3, dimension) embeddings (None when nobody speaks); ``source_sample_rate``, the rate
+        the file was recorded at, tells a telephone recording (8 kHz or less)."""
         num_speakers, min_speakers, max_speakers = resolve_num_speakers(num_speakers, min_speakers,
                                                                         max_speakers)
         count = speaker_count(segmentations, self.frames)
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedding_dimension)
-        min_duration_off = self.min_duration_off
+        min_duration_off = self.gap_filling(source_sample_rate)
         if isinstance(segmentations, ChannelSegmentation):  # a split call: clustered channel by channel
             min_duration_off = self.split_min_duration_off
             hard_clusters, centroids, owners = cluster_channels(
@@ -65,9 +67,16 @@ class Finisher:
                 embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
                 max_clusters=max_speakers)
             owners = None
-        # the exclusive turns keep the file's own gap filling: filling a channel's gap around the other
-        # channel's turn would put two speakers at once
+        # the exclusive turns keep the model set's gap filling: filling one talker's gap around another's
+        # turn would put two speakers at once
         turns, exclusive = diarize_from_clusters(segmentations, hard_clusters, count, max_speakers,
                                                  min_duration_off=min_duration_off,
                                                  exclusive_min_duration_off=self.min_duration_off)
         return build_result(uri, duration, turns, exclusive, centroids, owners)
+
+    def gap_filling(self, source_sample_rate: int | None) -> float:
+        """Same-speaker gaps shorter than this are filled in a file recorded at ``source_sample_rate``."""
+        telephone = source_sample_rate is not None and source_sample_rate <= TELEPHONE_RATE
+        if telephone and self.telephone_min_duration_off is not None:
+            return self.telephone_min_duration_off
+        return self.min_duration_off

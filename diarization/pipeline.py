@@ -191,10 +191,12 @@ class Pipeline:
 
     def finish(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                num_speakers: int | None = None, min_speakers: int | None = None,
-               max_speakers: int | None = None) -> DiarizationResult:
-        """Clustering and reconstruction (CPU): the final result of one file."""
+               max_speakers: int | None = None, source_sample_rate: int | None = None) -> DiarizationResult:
+        """Clustering and reconstruction (CPU): the final result of one file (``source_sample_rate``: the
+        rate it was recorded at; telephone audio has its talkers' short pauses bridged)."""
         return self.finisher(uri, duration, segmentations, embeddings, num_speakers=num_speakers,
-                             min_speakers=min_speakers, max_speakers=max_speakers)
+                             min_speakers=min_speakers, max_speakers=max_speakers,
+                             source_sample_rate=source_sample_rate)
 
     def __call__(self, audio: AudioInput, num_speakers: int | None = None, min_speakers: int | None = None,
                  max_speakers: int | None = None, hook: Hook | None = None, channel: int | None = None,
@@ -209,7 +211,8 @@ class Pipeline:
         segmentations, embeddings = self._segment_and_embed(audio, hook)
         hook("embeddings", embeddings)
         result = self.finish(audio.uri, audio.duration, segmentations, embeddings,
-                             num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers)
+                             num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
+                             source_sample_rate=audio.source_sample_rate)
         hook("clustering", result)
         return (result.speaker_diarization, result.speaker_embeddings) if return_embeddings else result
 

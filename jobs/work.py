@@ -65,7 +65,7 @@ def finish_file(finisher: Any, spec: EngineSpec, run_id: str, task: FileTask, lo
     try:
         result = finisher(task.file_id, loaded.duration, segmentations, embeddings,
                           num_speakers=task.num_speakers, min_speakers=task.min_speakers,
-                          max_speakers=task.max_speakers)
+                          max_speakers=task.max_speakers, source_sample_rate=loaded.source_sample_rate)
     except Exception as error:  # noqa: BLE001 - e.g. an impossible speaker constraint for this file
         seconds = {**seconds, "clustering": time.perf_counter() - start}
         result = failure(spec, run_id, task, CLUSTERING_ERROR, f"{task.path}: {type(error).__name__}: {error}",

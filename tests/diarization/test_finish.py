@@ -61,3 +61,24 @@ def test_fast_default_keeps_a_speaker_heard_once(three_speakers) -> None:
 def test_fast_default_meets_speaker_bounds(three_speakers, bounds, expected) -> None:
     finisher, uri, duration, segmentations, embeddings = three_speakers
     assert finisher(uri, duration, segmentations, embeddings, **bounds).num_speakers == expected
+
+
+def test_telephone_recordings_bridge_short_pauses(models_dir: Path) -> None:
+    """Fast mode fills a talker's gaps under 0.3 s in audio recorded at 8 kHz or less; wideband audio and
+    exact mode (the reference algorithm) keep the model set's own gap filling."""
+    fast = Finisher.from_config(engine_config(models_dir))
+    assert fast.gap_filling(8000) == 0.3 and fast.gap_filling(6000) == 0.3
+    assert fast.gap_filling(16000) == fast.gap_filling(None) == fast.min_duration_off == 0.0
+    exact = Finisher.from_config(engine_config(models_dir, mode="exact"))
+    assert exact.gap_filling(8000) == exact.min_duration_off
+
+
+def test_a_mono_call_has_no_short_gaps_within_a_talker(models_dir: Path, shared_dir: Path) -> None:
+    """End to end on a mu-law 8 kHz call: no talker pauses under 0.3 s in the regular diarization; the
+    exclusive one is still one speaker at a time."""
+    result = Pipeline(engine_config(models_dir))(shared_dir / "data" / "dev-calls" / "mono" / "devcall_05.wav")
+    for speaker in result.speaker_diarization.labels():
+        turns = sorted((turn.start, turn.end) for turn, label in result.speaker_diarization if label == speaker)
+        assert all(b[0] - a[1] >= 0.3 - 1e-6 for a, b in zip(turns, turns[1:])), speaker
+    exclusive = sorted((turn.start, turn.end) for turn, _ in result.exclusive_speaker_diarization)
+    assert all(a[1] <= b[0] + 1e-6 for a, b in zip(exclusive, exclusive[1:]))
