@@ -12,8 +12,16 @@ with a kernel running), peak GPU memory (``torch.cuda.max_memory_allocated``), t
 the GPU's output with the CPU's on the first ``--check-minutes`` minutes (share of speech frames whose
 speaker set differs after the best one-to-one mapping of labels).
 
+Then the many-short-files case (``benchmarks.gpu_short``): ``--short-files`` calls of ``--short-minutes``
+minutes cut from the same audio, in batches of ``--batch-files`` files through the Ray job's staged GPU path
+(decode, ``segment_many``, ``embed_many``, finish per file), after one untimed warm-up batch. Printed: its
+seconds per hour of audio, stage breakdown, GPU utilisation, peak GPU memory and the embedding trunk's
+passes, then both cases' seconds per hour and their ratio, end to end and for the GPU stages alone.
+``--device cpu`` runs it all on CPU (no utilisation, no check): a smoke run, not a GPU figure.
+
     python3 -m benchmarks.gpu [--minutes 60] [--models DIR] [--dev DIR] [--modes fast,exact]
-        [--repeat 3] [--segmentation-batch 256] [--embedding-batch 64] [--check-minutes 2]
+        [--repeat 3] [--segmentation-batch 256] [--embedding-batch 64] [--check-minutes 2] [--device cuda]
+        [--short-files 1000] [--short-minutes 3] [--batch-files 32] [--short-repeat 1]
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ import torch
 
 
 from benchmarks.compare.inputs import RATE, write_tiled
-from benchmarks.paths import DEV
+from benchmarks.gpu_short import run_short_files, write_calls
+from benchmarks.paths import DEV, SHARED
 from diarization import Pipeline
 from diarization.result import Diarization
 
@@ -167,11 +176,36 @@ def frame_disagreement(a: Diarization, b: Diarization, duration: float, step: fl
     return float(differ.sum() / max(speech.sum(), 1))
 
 
+def short_files_case(pipeline: Pipeline, calls: list[Path], minutes: float, batch_files: int, repeat: int,
+                     long_best: dict[str, float], long_hours: float) -> None:
+    """Time the many-short-files case (best of ``repeat``) and print it beside the long file's best run."""
+    run_short_files(pipeline, calls[:batch_files], batch_files)  # warm-up: this batch size's shapes
+    hours = len(calls) * minutes / 60
+    best = None
+    for attempt in range(repeat):
+        if pipeline.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        with GpuSampler() as sampler:
+            run = run_short_files(pipeline, calls, batch_files)
+        memory = torch.cuda.max_memory_allocated() / 2**30 if pipeline.device.type == "cuda" else float("nan")
+        print(f"  short files run {attempt + 1}: {run.total:.2f} s for {hours:.2f} h ({run.total / hours:.2f} s per "
+              f"hour of audio) | {run.breakdown()} | GPU {sampler.summary()} | peak GPU memory {memory:.2f} GiB | "
+              f"{run.trunk_passes} trunk passes, {run.trunk_tiles / max(run.trunk_passes, 1):.1f} tiles per pass",
+              flush=True)
+        if best is None or run.total < best.total:
+            best = run
+    long_gpu = long_best["segmentation"] + long_best["embeddings"]
+    print(f"  seconds per hour of audio: long file {long_best['total'] / long_hours:.2f}, {len(calls)} x {minutes:g} "
+          f"min {best.total / hours:.2f} (ratio {best.total / hours / (long_best['total'] / long_hours):.2f}); "
+          f"GPU stages alone (segmentation + embeddings): long file {long_gpu / long_hours:.2f}, short files "
+          f"{best.gpu_stages / hours:.2f} (ratio {best.gpu_stages / hours / (long_gpu / long_hours):.2f})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--models", default=os.environ.get("DIARIZATION_MODELS")
-                        or str(REPO.parent / "shared" / "models"),
+                        or str(SHARED / "models"),
                         help="model folder (default: DIARIZATION_MODELS / ../shared/models)")
     parser.add_argument("--dev", default=str(DEFAULT_DEV), help="folder of speech files to join")
     parser.add_argument("--modes", default="fast,exact")
@@ -179,7 +213,11 @@ def main() -> int:
     parser.add_argument("--segmentation-batch", type=int, default=256)
     parser.add_argument("--embedding-batch", type=int, default=64)
     parser.add_argument("--check-minutes", type=float, default=2.0, help="0: no CPU agreement check")
-    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--device", default="cuda", help="cuda, or cpu for a smoke run")
+    parser.add_argument("--short-files", type=int, default=1000, help="calls in the short-files case (0: none)")
+    parser.add_argument("--short-minutes", type=float, default=3.0, help="length of each short call")
+    parser.add_argument("--batch-files", type=int, default=32, help="files per model call (the job's GPU default)")
+    parser.add_argument("--short-repeat", type=int, default=1, help="timed runs of the short-files case")
     parser.add_argument("--profile", action="store_true", help="profile the clustering stage of one more run")
     parser.add_argument("--torch-profile", action="store_true",
                         help="torch.profiler table of the GPU stages (segmentation, embeddings) of one more run")
@@ -199,6 +237,10 @@ def main() -> int:
     clip = write_tiled(work / "clip.wav", pool, 10.0)
     hours = args.minutes / 60
     print(f"input: {args.minutes:g} min of joined LibriSpeech conversations, 16 kHz PCM16 WAV")
+    calls = write_calls(work, pool, args.short_files, args.short_minutes * 60) if args.short_files > 0 else []
+    if calls:
+        print(f"short files: {len(calls)} calls of {args.short_minutes:g} min cut from the same audio, "
+              f"{args.batch_files} per batch")
 
     for mode in args.modes.split(","):
         try:
@@ -223,6 +265,8 @@ def main() -> int:
                 if best is None or times["total"] < best["total"]:
                     best = times
             print(f"  best: {best['total']:.2f} s for {hours:.2f} h = {best['total'] / hours:.2f} s per hour")
+            if calls:
+                short_files_case(pipeline, calls, args.short_minutes, args.batch_files, args.short_repeat, best, hours)
             if args.profile:
                 run_stages(pipeline, path, work / f"{mode}.rttm", profile=True)
             if args.torch_profile:

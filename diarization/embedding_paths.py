@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from .embedding import SpeakerEmbedding, chunk_embeddings
 from .progress import Hook
 from .shared_trunk import shared_trunk_embeddings
+from .shared_trunk_many import shared_trunk_embeddings_many
 from .windows import Windowed
 
 
@@ -48,3 +50,15 @@ def embed_segmented(path: EmbeddingPath, embedder: SpeakerEmbedding, waveform: t
                                 batch_size=batch_size, hook=hook)
     return shared_trunk_embeddings(embedder, waveform, segmentations, exclude_overlap=exclude_overlap,
                                    hook=hook)
+
+
+def embed_segmented_many(path: EmbeddingPath, embedder: SpeakerEmbedding,
+                         items: Sequence[tuple[torch.Tensor, Windowed]], exclude_overlap: bool, batch_size: int,
+                         hook: Hook | None = None, tile_batch: int | None = None) -> list[np.ndarray]:
+    """``embed_segmented`` of each (waveform, segmentation) item. On the shared-trunk path the trunk tiles of
+    all items share network passes (``shared_trunk_many``; ``tile_batch`` tiles per pass, default the
+    device's); the other paths embed item by item."""
+    if path is EmbeddingPath.SHARED_TRUNK and len(items) > 1:
+        return shared_trunk_embeddings_many(embedder, items, exclude_overlap, tile_batch=tile_batch, hook=hook)
+    return [embed_segmented(path, embedder, waveform, segmentations, exclude_overlap, batch_size, hook=hook)
+            for waveform, segmentations in items]

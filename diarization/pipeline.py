@@ -29,7 +29,7 @@ from .channels import ChannelMode
 from .clustering import Clustering, resolve_num_speakers
 from .config import EngineConfig, engine_config
 from .embedding import load_embedding_model
-from .embedding_paths import EmbeddingPath, choose_embedding_path, embed_segmented
+from .embedding_paths import EmbeddingPath, choose_embedding_path, embed_segmented_many
 from .fingerprint import fingerprint, model_versions
 from .finish import Finisher
 from .models.pyannet import load_segmentation_model
@@ -40,7 +40,7 @@ from .runs import split_runs
 from .segmentation import Segmenter
 from .shared_trunk import supports_shared_trunk
 from .side_by_side import segment_and_embed
-from .split_calls import arrange_channels, channel_columns, embed_channels, is_split
+from .split_calls import arrange_channels, channel_columns, channel_parts, gather_channels, is_split
 from .windows import Windowed
 
 
@@ -176,14 +176,19 @@ class Pipeline:
 
     def embed_many(self, items: Sequence[tuple[Audio, Windowed]], hook: Hook = no_hook) -> list[np.ndarray]:
         """(num_chunks, columns, dimension) embeddings of each file's segmentation columns (local speakers or
-        their runs; NaN where inactive)."""
-        path = self.embedding_path
-
-        def embed(waveform: torch.Tensor, segmentations: Windowed) -> np.ndarray:
-            return embed_segmented(path, self.embedder, waveform, segmentations, self.exclude_overlap,
-                                   self.config.embedding_batch_size, hook=hook)
-        return [embed_channels(audio, segmentations, embed, self.config.facts.embedding_dimension)
-                if is_split(audio) else embed(audio.waveform, segmentations) for audio, segmentations in items]
+        their runs; NaN where inactive). A split call's channels are embedded apart, each from its own row;
+        on the shared-trunk path the trunk tiles of all files and channels share network passes."""
+        parts = [channel_parts(audio, segmentations) if is_split(audio) else None for audio, segmentations in items]
+        work = []  # (waveform (1, samples), segmentation) of every file, or of every talking channel of a call
+        for (audio, segmentations), mine in zip(items, parts):
+            work += [(audio.waveform, segmentations)] if mine is None else \
+                [(part.waveform, part.segmentation) for part in mine]
+        embedded = iter(embed_segmented_many(self.embedding_path, self.embedder, work, self.exclude_overlap,
+                                             self.config.embedding_batch_size, hook=hook))
+        dimension = self.config.facts.embedding_dimension
+        return [next(embedded) if mine is None else
+                gather_channels(segmentations, mine, [next(embedded) for _ in mine], dimension)
+                for (_, segmentations), mine in zip(items, parts)]
 
     def needs_embeddings(self, segmentations: Windowed) -> bool:
         """False when nobody speaks: the embedding stage can be skipped."""

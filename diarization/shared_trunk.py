@@ -14,7 +14,7 @@ Requires chunk starts and the tile layout to fall on the trunk's frame grid.
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,6 +138,46 @@ def _padded(waveform: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return F.pad(piece, (0, stop - start - piece.shape[0]))
 
 
+def tile_audio(waveform: torch.Tensor, grid: TrunkGrid, index: int) -> torch.Tensor:
+    """(samples,) input of tile ``index``'s trunk pass, from a 1-D waveform (zeros past its end)."""
+    _, _, start, stop = _tile_span(grid, index)
+    return _padded(waveform, start, stop)
+
+
+def crop_tile(grid: TrunkGrid, index: int, maps: torch.Tensor) -> torch.Tensor:
+    """(features, frames of tile ``index``) from the (features, pass frames) trunk output of its pass."""
+    first, last, start, _ = _tile_span(grid, index)
+    offset = first - start // grid.hop
+    if maps.shape[1] < offset + last - first:
+        raise ValueError(f"the trunk gave {maps.shape[1]} frames for a tile that needs {offset + last - first}")
+    return maps[:, offset:offset + last - first]
+
+
+def equal_length_batches(lengths: Sequence[int], batch: int) -> list[list[int]]:
+    """Positions of ``lengths`` in groups of equal length, at most ``batch`` per group, in order of first
+    appearance. Only equal lengths share a pass: padding a shorter input would shift its per-input
+    normalisation (the fbank mean over the input's frames, CAM++'s global and 100-frame segment means)
+    and what its last frames' convolutions see, i.e. change the frames that are pooled."""
+    by_length: dict[int, list[int]] = {}
+    for position, length in enumerate(lengths):
+        by_length.setdefault(length, []).append(position)
+    step = max(1, batch)
+    return [group[at:at + step] for group in by_length.values() for at in range(0, len(group), step)]
+
+
+def run_trunk(model: SpeakerEmbedding, pieces: Sequence[torch.Tensor], batch: int = 1) -> list[torch.Tensor]:
+    """(features, frames) trunk output of each 1-D audio piece, up to ``batch`` pieces of equal length per
+    trunk pass (``equal_length_batches``): each equals the piece's own pass up to float rounding."""
+    out: list[torch.Tensor | None] = [None] * len(pieces)
+    for part in equal_length_batches([piece.shape[0] for piece in pieces], batch):
+        audio = torch.stack([pieces[k] for k in part])  # (n, samples)
+        with torch.inference_mode():
+            maps = model.network.trunk(audio.unsqueeze(1).to(model.device, torch.float32))  # (n, features, frames)
+        for k, frames in zip(part, maps):
+            out[k] = frames
+    return out
+
+
 def tile_frames(model: SpeakerEmbedding, waveform: torch.Tensor, grid: TrunkGrid, index: int) -> torch.Tensor:
     """(features, frames) trunk output of tile ``index``, computed with ``grid.margin`` frames of context on
     each side inside the chunks' span (zeros past the end of the file, as in the last chunk's padding)."""
@@ -149,24 +189,9 @@ def tiles_frames(model: SpeakerEmbedding, waveform: torch.Tensor, grid: TrunkGri
     """``tile_frames`` of several tiles, up to ``batch`` tiles of equal length per trunk pass (on a GPU,
     one tile leaves most of the device idle)."""
     waveform = torch.as_tensor(waveform).reshape(-1)
-    spans = {index: _tile_span(grid, index) for index in indices}
-    by_length: dict[int, list[int]] = {}
-    for index, (_, _, start, stop) in spans.items():
-        by_length.setdefault(stop - start, []).append(index)
-    frames: dict[int, torch.Tensor] = {}
-    for length, group in by_length.items():
-        for at in range(0, len(group), max(1, batch)):
-            part = group[at:at + max(1, batch)]
-            audio = torch.stack([_padded(waveform, spans[k][2], spans[k][3]) for k in part])
-            with torch.inference_mode():
-                maps = model.network.trunk(audio.unsqueeze(1).to(model.device, torch.float32))
-            for k, tile in zip(part, maps):
-                first, last, start, _ = spans[k]
-                offset = first - start // grid.hop
-                if tile.shape[1] < offset + last - first:
-                    raise ValueError(f"the trunk gave {tile.shape[1]} frames for a tile that needs {offset + last - first}")
-                frames[k] = tile[:, offset:offset + last - first]
-    return frames
+    indices = list(indices)
+    maps = run_trunk(model, [tile_audio(waveform, grid, k) for k in indices], batch)
+    return {k: crop_tile(grid, k, frames) for k, frames in zip(indices, maps)}
 
 
 def pool_chunks(model: SpeakerEmbedding, grid: TrunkGrid, tiles: MutableMapping[int, torch.Tensor],
@@ -183,6 +208,59 @@ def pool_chunks(model: SpeakerEmbedding, grid: TrunkGrid, tiles: MutableMapping[
     return np.where(active[:, :, None], pooled.float().cpu().numpy(), np.nan).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class TrunkPlan:
+    """One file's (or one channel's) shared-trunk work: its frame layout, pooling masks and active chunks."""
+
+    grid: TrunkGrid
+    masks: torch.Tensor  # (C, S, F) pooling weights (``trunk_masks``)
+    active: np.ndarray  # (A,) int: the chunks with at least one active speaker, ascending
+
+    @property
+    def tiles(self) -> range:
+        """Every tile the active chunks need (empty when no chunk is active)."""
+        if not len(self.active):
+            return range(0)
+        return self.grid.tiles_of(*self.grid.chunk_frames(int(self.active[0]), int(self.active[-1]) + 1))
+
+
+def plan_trunk(model: SpeakerEmbedding, binarized_segmentations: Windowed, exclude_overlap: bool,
+               tile_seconds: float = DEFAULT_TILE_SECONDS, centre_weighted: bool = True) -> TrunkPlan:
+    """The ``TrunkPlan`` of a (num_chunks, num_frames, num_speakers) binarized segmentation."""
+    num_chunks = np.asarray(binarized_segmentations.data).shape[0]
+    grid = trunk_grid(model, binarized_segmentations.window, num_chunks, tile_seconds)
+    masks = trunk_masks(model, binarized_segmentations, exclude_overlap, centre_weighted)
+    return TrunkPlan(grid, masks, np.flatnonzero((masks != 0).any(dim=2).any(dim=1).numpy()))
+
+
+def pool_plan(model: SpeakerEmbedding, plan: TrunkPlan, pool_group: int,
+              compute: Callable[[list[int]], Mapping[int, torch.Tensor]],
+              progress: Callable[[int], None] = lambda completed: None) -> np.ndarray:
+    """(C, S, D) embeddings of ``plan``'s chunks, ``pool_group`` chunks per pooling call; ``compute(tiles)``
+    gives the frames of the tiles a group needs that are not held yet (held tiles before the group are
+    dropped, so a long file streams); ``progress(chunks done)`` after each group. NaN: inactive speakers."""
+    grid, masks, active = plan.grid, plan.masks, plan.active
+    output = np.full((grid.num_chunks, masks.shape[1], model.dimension), np.nan, dtype=np.float32)
+    tiles: dict[int, torch.Tensor] = {}
+    for group in range(0, grid.num_chunks, pool_group):
+        here = active[(active >= group) & (active < group + pool_group)]
+        if len(here):
+            first, last = int(here[0]), int(here[-1]) + 1
+            start, end = grid.chunk_frames(first, last)
+            for index in [k for k in tiles if (k + 1) * grid.tile <= start]:
+                del tiles[index]
+            missing = [k for k in grid.tiles_of(start, end) if k not in tiles]
+            tiles.update(compute(missing))
+            output[first:last] = pool_chunks(model, grid, tiles, masks[first:last], first)
+        progress(min(grid.num_chunks, group + pool_group))
+    return output
+
+
+def device_groups(model: SpeakerEmbedding) -> tuple[int, int]:
+    """(chunks per pooling call, tiles per trunk pass) for the model's device."""
+    return (GPU_POOL_GROUP, GPU_TILE_BATCH) if model.device.type != "cpu" else (POOL_GROUP, 1)
+
+
 def shared_trunk_embeddings(
     model: SpeakerEmbedding,
     waveform: torch.Tensor,
@@ -195,29 +273,15 @@ def shared_trunk_embeddings(
     """(C, S, D) embeddings of every (chunk, local speaker), like ``chunk_embeddings`` but from one trunk
     pass over the file, tile by tile (tiles no active chunk needs are skipped), frames pooled with
     ``trunk_masks``' centre weighting unless ``centre_weighted`` is False. NaN rows for inactive speakers."""
-    num_chunks, _, num_speakers = np.asarray(binarized_segmentations.data).shape
-    grid = trunk_grid(model, binarized_segmentations.window, num_chunks, tile_seconds)
-    output = np.full((num_chunks, num_speakers, model.dimension), np.nan, dtype=np.float32)
-    masks = trunk_masks(model, binarized_segmentations, exclude_overlap, centre_weighted)
-    active = np.flatnonzero((masks != 0).any(dim=2).any(dim=1).numpy())
-    tiles: dict[int, torch.Tensor] = {}
-    on_gpu = model.device.type != "cpu"
-    pool_group, tile_batch = (GPU_POOL_GROUP, GPU_TILE_BATCH) if on_gpu else (POOL_GROUP, 1)
+    plan = plan_trunk(model, binarized_segmentations, exclude_overlap, tile_seconds, centre_weighted)
+    pool_group, tile_batch = device_groups(model)
+    num_chunks = plan.grid.num_chunks
     if hook is not None:
         hook("embeddings", None, total=num_chunks, completed=0)
-    for group in range(0, num_chunks, pool_group):
-        here = active[(active >= group) & (active < group + pool_group)]
-        if len(here):
-            first, last = int(here[0]), int(here[-1]) + 1
-            start, end = grid.chunk_frames(first, last)
-            for index in [k for k in tiles if (k + 1) * grid.tile <= start]:
-                del tiles[index]
-            missing = [k for k in grid.tiles_of(start, end) if k not in tiles]
-            tiles.update(tiles_frames(model, waveform, grid, missing, batch=tile_batch))
-            output[first:last] = pool_chunks(model, grid, tiles, masks[first:last], first)
-        if hook is not None:
-            hook("embeddings", None, total=num_chunks, completed=min(num_chunks, group + pool_group))
-    return output
+    progress = (lambda done: hook("embeddings", None, total=num_chunks, completed=done)) if hook is not None \
+        else (lambda done: None)
+    return pool_plan(model, plan, pool_group,
+                     lambda missing: tiles_frames(model, waveform, plan.grid, missing, batch=tile_batch), progress)
 
 
 def _num_trunk_frames(model: SpeakerEmbedding, num_samples: int) -> int:

@@ -10,6 +10,7 @@ the exclusive diarization has one speaker at a time across both channels.
     audio = arrange_channels(decoded, ChannelMode.AUTO, settings)   # (channels, time) when split
     segmentation = channel_columns(audio, per_channel, columns, frames, settings)
     embeddings = embed_channels(audio, segmentation, embed)         # (chunks, columns, dimension)
+    parts = channel_parts(audio, segmentation)                      # or each channel's embedding work apart
     hard, centroids, owners = cluster_channels(clustering, embeddings, segmentation)
 """
 
@@ -68,18 +69,43 @@ def channel_columns(audio: Audio, segmentations: Sequence[Windowed], columns: Ca
     return ChannelSegmentation(np.concatenate(kept, axis=-1), segmentations[0].window, np.concatenate(owners))
 
 
-def embed_channels(audio: Audio, segmentation: ChannelSegmentation,
-                   embed: Callable[[torch.Tensor, Windowed], np.ndarray], dimension: int) -> np.ndarray:
-    """(num_chunks, columns, dimension) embeddings, each column's from its own channel (NaN: inactive)."""
-    num_chunks, _, num_columns = segmentation.data.shape
-    embeddings = np.full((num_chunks, num_columns, dimension), np.nan, dtype=np.float32)
+@dataclass(frozen=True)
+class ChannelPart:
+    """One talking channel's share of a split call's embeddings: its columns and what embeds them."""
+
+    columns: np.ndarray  # (k,) int: the call's segmentation columns found on this channel
+    waveform: torch.Tensor  # (1, num_samples): the channel's row
+    segmentation: Windowed  # (num_chunks, num_frames, k): those columns
+
+
+def channel_parts(audio: Audio, segmentation: ChannelSegmentation) -> list[ChannelPart]:
+    """The ``ChannelPart`` of each channel with any active column (a silent channel needs no embeddings)."""
+    parts = []
     for channel in np.unique(segmentation.channels):
         mine = np.flatnonzero(segmentation.channels == channel)
         data = segmentation.data[:, :, mine]
-        if data.sum() == 0:
-            continue
-        embeddings[:, mine] = embed(audio.waveform[channel:channel + 1], Windowed(data, segmentation.window))
+        if data.sum() > 0:
+            parts.append(ChannelPart(mine, audio.waveform[channel:channel + 1], Windowed(data, segmentation.window)))
+    return parts
+
+
+def gather_channels(segmentation: ChannelSegmentation, parts: Sequence[ChannelPart],
+                    embedded: Sequence[np.ndarray], dimension: int) -> np.ndarray:
+    """(num_chunks, columns, dimension) embeddings of the call from each part's (num_chunks, k, dimension)
+    ones, NaN for columns of silent channels."""
+    num_chunks, _, num_columns = segmentation.data.shape
+    embeddings = np.full((num_chunks, num_columns, dimension), np.nan, dtype=np.float32)
+    for part, values in zip(parts, embedded, strict=True):
+        embeddings[:, part.columns] = values
     return embeddings
+
+
+def embed_channels(audio: Audio, segmentation: ChannelSegmentation,
+                   embed: Callable[[torch.Tensor, Windowed], np.ndarray], dimension: int) -> np.ndarray:
+    """(num_chunks, columns, dimension) embeddings, each column's from its own channel (NaN: inactive)."""
+    parts = channel_parts(audio, segmentation)
+    return gather_channels(segmentation, parts, [embed(part.waveform, part.segmentation) for part in parts],
+                           dimension)
 
 
 def channel_count(segmentation: ChannelSegmentation, owners: Sequence[int], frames: SlidingWindow) -> Windowed:
