@@ -123,7 +123,8 @@ def run_stages(pipeline: Pipeline, path: Path, rttm: Path, profile: bool = False
     mark = time.perf_counter()
     if profiler:
         profiler.enable()
-    result = pipeline.finish(audio.uri, audio.duration, segmentations, embeddings)
+    result = pipeline.finish(audio.uri, audio.duration, segmentations, embeddings,
+                             source_sample_rate=audio.source_sample_rate)
     times["clustering"] = time.perf_counter() - mark
     if profiler:
         profiler.disable()

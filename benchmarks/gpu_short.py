@@ -98,7 +98,8 @@ def run_batch(pipeline: Pipeline, paths: Sequence[Path]) -> np.ndarray:
     mark = time.perf_counter()
     embeddings = dict(zip(talking, embedded))
     for k, (audio, segmentation) in enumerate(zip(audios, segmentations)):
-        pipeline.finish(audio.uri, audio.duration, segmentation, embeddings.get(k))
+        pipeline.finish(audio.uri, audio.duration, segmentation, embeddings.get(k),
+                        source_sample_rate=audio.source_sample_rate)
     times[3] = time.perf_counter() - mark
     return times
 
