@@ -10,6 +10,7 @@ the key, so a clustering sweep reuses one pass of the networks.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -43,7 +44,8 @@ def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
         "file": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
         "offset": offset, "version": __version__, "models": str(config.models.root), "mode": config.mode,
         "step": config.step, "exclude_overlap": config.exclude_overlap, "cluster_runs": config.cluster_runs,
-        "channels": config.channel_mode, "split": repr(config.split), "keeps": "source_sample_rate",
+        "channels": config.channel_mode, "split": repr(config.split),
+        "telephone_tones": config.silence_telephone_tones, "keeps": "source_sample_rate", "delayed": "at the source rate",
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -61,8 +63,8 @@ def compute(pipeline: Pipeline, path: Path, offset: float = 0.0) -> Features:
     """Segmentation and embeddings of ``path`` (delayed by ``offset`` s), by the pipeline's own stages."""
     audio = pipeline.load(path)
     rate = audio.source_sample_rate
-    if offset:
-        audio = pipeline.load(delayed(pipeline, path, offset))
+    if offset:  # still the file's recording: telephone audio stays telephone audio
+        audio = dataclasses.replace(pipeline.load(delayed(pipeline, path, offset)), source_sample_rate=rate)
     segmentations, embeddings = pipeline._segment_and_embed(audio, no_hook)
     return Features(path.stem, audio.duration, segmentations, embeddings, rate)
 

@@ -9,8 +9,9 @@ its channels carry different talkers: in most speech frames one channel is far l
 Within a split call, a stretch of a channel counts as that channel's own speech when it stands above the
 channel's noise floor and is not a much quieter copy of the other channel (``own_speech``); a run of a
 local speaker found by the segmentation model with too little own speech under it is crosstalk, line
-noise or a tone, and is dropped before it is embedded (``keep_own_runs``). Steady tones (DTMF key presses,
-ring-back, synthetic hold music) are never own speech (``tonal_frames``). All of it is arrays in, arrays out.
+noise or a tone, and is dropped before it is embedded (``keep_own_runs``). Steady tones (DTMF key
+presses, ring-back, synthetic hold music) are never own speech (``diarization.tones``). All of it is arrays
+in, arrays out.
 
     levels = frame_levels(waveform)          # (channels, frames) dB every 10 ms
     own = own_speech(waveform, settings)     # (channels, frames) bool
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .tones import (HOP_SECONDS, TONE_SECONDS, TONE_SHARE, WINDOW_SECONDS, level_index, num_level_frames,
+                    tonal_frames)
 from .windows import SlidingWindow
 
-HOP_SECONDS = 0.010  # the level frames: 25 ms windows every 10 ms
-WINDOW_SECONDS = 0.025
 
 
 class ChannelMode(str, enum.Enum):
@@ -58,8 +59,8 @@ class SplitSettings:
     reach_seconds: float | None = 0.3  # frames farther than this from own speech are dropped too
     min_duration_off: float = 0.3  # a channel's talker pausing less than this goes on talking (gaps filled)
     min_talker_seconds: float = 2.0  # a channel's extra talker heard for less than this joins its closest one
-    tone_share: float = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
-    tone_seconds: float = 0.05  # ... for this long is a tone
+    tone_share: float = TONE_SHARE  # a frame with this share of its energy in a few spectral peaks ...
+    tone_seconds: float = TONE_SECONDS  # ... for this long is a tone (diarization.tones)
     split_lead_db: float = 10.0  # auto: split when one channel is this much louder than the others ...
     split_share: float = 0.6  # ... in this share of the frames where any channel speaks
     min_lead_share: float = 0.05  # ... and every channel leads in at least this share of them (two talkers)
@@ -69,7 +70,7 @@ def frame_levels(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
     """(channels, num_samples) -> (channels, frames) mean power in dB of 25 ms windows every 10 ms."""
     hop, width = round(HOP_SECONDS * sample_rate), round(WINDOW_SECONDS * sample_rate)
     x = np.asarray(waveform, dtype=np.float64)
-    num_frames = 1 + max(0, (x.shape[-1] - width) // hop)
+    num_frames = num_level_frames(x.shape[-1], sample_rate)
     cumulative = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x * x, axis=-1)], axis=-1)
     starts = hop * np.arange(num_frames)
     ends = np.minimum(starts + width, x.shape[-1])
@@ -82,51 +83,6 @@ def noise_floors(levels: np.ndarray, settings: SplitSettings) -> np.ndarray:
     return np.percentile(levels, settings.floor_percentile, axis=-1)
 
 
-def tonal_frames(waveform: np.ndarray, sample_rate: int, settings: SplitSettings, peaks: int = 2,
-                 block_frames: int = 4096) -> np.ndarray:
-    """(channels, frames) True where a frame's energy sits in at most ``peaks`` narrow spectral peaks (a
-    DTMF pair, a ring-back tone, a chord of sines), as speech never does. 50 ms Hann windows every 10 ms,
-    computed ``block_frames`` at a time (bounded memory on long files)."""
-    hop, width = round(HOP_SECONDS * sample_rate), 2 * round(WINDOW_SECONDS * sample_rate)
-    x = np.asarray(waveform, dtype=np.float32)
-    num_frames = 1 + max(0, (x.shape[-1] - round(WINDOW_SECONDS * sample_rate)) // hop)
-    padded = np.pad(x, ((0, 0), (0, width)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)[:, ::hop][:, :num_frames]
-    taper = np.hanning(width).astype(np.float32)
-    peaky = np.zeros((x.shape[0], num_frames), dtype=bool)
-    for first in range(0, num_frames, block_frames):
-        spectrum = np.abs(np.fft.rfft(windows[:, first:first + block_frames] * taper, axis=-1)) ** 2
-        # the energy around each bin: a peak with its two neighbours (a Hann window's main lobe)
-        around = spectrum + np.roll(spectrum, 1, axis=-1) + np.roll(spectrum, -1, axis=-1)
-        total = spectrum.sum(axis=-1) + 1e-20
-        peaky[:, first:first + block_frames] = _peak_energy(around, peaks) / total >= settings.tone_share
-    return np.stack([_long_runs(row, round(settings.tone_seconds / HOP_SECONDS)) for row in peaky])
-
-
-def _long_runs(mask: np.ndarray, min_length: int) -> np.ndarray:
-    """``mask`` with its runs of True shorter than ``min_length`` frames cleared."""
-    runs, count = ndimage.label(mask)
-    if count == 0:
-        return mask
-    lengths = np.bincount(runs)
-    lengths[0] = 0
-    return lengths[runs] >= min_length
-
-
-def _peak_energy(around: np.ndarray, peaks: int) -> np.ndarray:
-    """Energy in the ``peaks`` strongest non-adjacent main lobes of each frame's spectrum."""
-    work = around.copy()
-    energy = np.zeros(work.shape[:-1])
-    rows = np.indices(work.shape[:-1])
-    for _ in range(peaks):
-        best = np.argmax(work, axis=-1)
-        energy += np.take_along_axis(work, best[..., None], axis=-1)[..., 0]
-        for offset in (-2, -1, 0, 1, 2):  # a lobe spans the peak bin and its neighbours
-            index = np.clip(best + offset, 0, work.shape[-1] - 1)
-            work[(*rows, index)] = 0.0
-    return energy
-
-
 def own_speech(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) -> np.ndarray:
     """(channels, num_samples) -> (channels, frames) True where a channel carries speech of its own: above
     its noise floor, not a much quieter copy of another channel, not a tone."""
@@ -136,7 +92,7 @@ def own_speech(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) 
     others = np.stack([np.max(np.delete(levels, c, axis=0), axis=0, initial=-np.inf)
                        for c in range(levels.shape[0])])
     not_leak = levels > others - settings.leak_margin_db
-    return loud & not_leak & ~tonal_frames(waveform, sample_rate, settings)
+    return loud & not_leak & ~tonal_frames(waveform, sample_rate, settings.tone_share, settings.tone_seconds)
 
 
 def carries_different_talkers(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) -> bool:
@@ -164,9 +120,7 @@ def keep_own_runs(binarized: np.ndarray, chunks: SlidingWindow, frames: SlidingW
     than ``min_own_seconds`` of own speech (``own``: (level frames,) bool) under them set silent, and,
     with ``reach_seconds``, every frame farther than that from own speech too."""
     num_chunks, num_frames, _ = binarized.shape
-    times = (chunks.start + chunks.step * np.arange(num_chunks)[:, None]
-             + frames.start + frames.step * np.arange(num_frames)[None, :] + 0.5 * frames.duration)
-    index = np.clip(np.floor(times / HOP_SECONDS).astype(np.int64), 0, len(own) - 1)
+    index = level_index(chunks, frames, num_chunks, num_frames, len(own))
     under = own[index][:, :, None] & (binarized > 0)  # (num_chunks, num_frames, columns)
     keep = under.sum(axis=1) * frames.step >= min_own_seconds  # (num_chunks, columns)
     kept = np.where(keep[:, None, :], binarized, 0).astype(binarized.dtype)

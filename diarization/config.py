@@ -61,6 +61,8 @@ DEFAULT_AGGLOMERATIVE = {"threshold": 0.75, "min_cluster_size": 12, "method": "c
 # thresholds 0.36-0.39 and keep_distinct 0.70-0.72)
 # telephone recordings (a source rate of 8 kHz or less) in fast mode: a talker's pauses shorter than this
 # are bridged, as a call's turns are read (dev calls mono 12.19% -> 11.71%, benchmarks/README.md)
+# and tones (DTMF, ring-back, hold chords) are not speech (diarization.tones; calls mono and MP3: a key press
+# is no longer a turn of the speaker who talks next, nor a third "speaker")
 TELEPHONE_RATE = 8000
 TELEPHONE_MIN_DURATION_OFF = 0.3
 FAST_AGGLOMERATIVE = {"method": "average", "threshold": 0.37, "keep_distinct": 0.72}
@@ -98,6 +100,7 @@ class EngineConfig:
     exclude_overlap: bool = True  # embeddings pool only the frames where their speaker speaks alone
     min_duration_off: float = 0.0  # same-speaker gaps shorter than this (s) are filled
     telephone_min_duration_off: float | None = None  # the same for telephone audio; None: min_duration_off
+    silence_telephone_tones: bool = False  # telephone audio: frames in a tone are silent before embedding
     segmentation_batch_size: int = DEFAULT_BATCH_SIZE
     embedding_batch_size: int = DEFAULT_BATCH_SIZE
     device: str | None = None  # a torch device; None: CUDA when available, else CPU
@@ -150,6 +153,7 @@ def engine_config(models: str | os.PathLike | ModelSet | None = None, *, mode: s
         exclude_overlap=bool(options.get("embedding_exclude_overlap", True)),
         min_duration_off=float((models.params.get("segmentation") or {}).get("min_duration_off", 0.0)),
         telephone_min_duration_off=None if mode == "exact" else TELEPHONE_MIN_DURATION_OFF,
+        silence_telephone_tones=mode != "exact",
         segmentation_batch_size=int(_given(segmentation_batch_size, options.get("segmentation_batch_size"))),
         embedding_batch_size=int(_given(embedding_batch_size, options.get("embedding_batch_size"))),
         device=None if device is None else str(device),
@@ -179,6 +183,11 @@ def read_model_facts(models: ModelSet) -> ModelFacts:
     return ModelFacts(sample_rate=segmentation.sample_rate, frames=segmentation.frames,
                       sinc_stride=segmentation.sinc_stride, trunk_hop=embedding.trunk_hop,
                       embedding_dimension=embedding.dimension)
+
+
+def is_telephone(source_sample_rate: int | None) -> bool:
+    """Whether a file recorded at ``source_sample_rate`` is telephone audio (8 kHz or less)."""
+    return source_sample_rate is not None and source_sample_rate <= TELEPHONE_RATE
 
 
 def mode_step(mode: Mode, facts: ModelFacts) -> float:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clustering import Clustering, load_plda, make_clustering, resolve_num_speakers
-from .config import TELEPHONE_RATE, ClusteringConfig, EngineConfig
+from .config import ClusteringConfig, EngineConfig, is_telephone
 from .reconstruction import diarize_from_clusters
 from .result import DiarizationResult
 from .result_builder import build_result, empty_result
@@ -76,7 +76,6 @@ class Finisher:
 
     def gap_filling(self, source_sample_rate: int | None) -> float:
         """Same-speaker gaps shorter than this are filled in a file recorded at ``source_sample_rate``."""
-        telephone = source_sample_rate is not None and source_sample_rate <= TELEPHONE_RATE
-        if telephone and self.telephone_min_duration_off is not None:
+        if is_telephone(source_sample_rate) and self.telephone_min_duration_off is not None:
             return self.telephone_min_duration_off
         return self.min_duration_off

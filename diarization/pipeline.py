@@ -27,7 +27,7 @@ import torch
 from .audio import Audio, AudioInput, load_audio
 from .channels import ChannelMode
 from .clustering import Clustering, resolve_num_speakers
-from .config import EngineConfig, engine_config
+from .config import EngineConfig, engine_config, is_telephone
 from .embedding import load_embedding_model
 from .embedding_paths import EmbeddingPath, choose_embedding_path, embed_segmented_many
 from .fingerprint import fingerprint, model_versions
@@ -41,6 +41,7 @@ from .segmentation import Segmenter
 from .shared_trunk import supports_shared_trunk
 from .side_by_side import segment_and_embed
 from .split_calls import arrange_channels, channel_columns, channel_parts, gather_channels, is_split
+from .tones import Tones, find_tones, silence_tones
 from .windows import Windowed
 
 
@@ -166,9 +167,22 @@ class Pipeline:
         out = []
         for audio in audios:
             mine = [next(segmentations) for _ in range(audio.waveform.shape[0])]
-            out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.split)
-                       if is_split(audio) else Windowed(self._columns(mine[0].data), mine[0].window))
+            if is_split(audio):  # tones are no channel's own speech
+                out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.split))
+                continue
+            [segmentation] = mine
+            tonal = self._tonal(audio)
+            data = segmentation.data if tonal is None else silence_tones(
+                segmentation.data, segmentation.window, self.config.facts.frames, tonal)
+            out.append(Windowed(self._columns(data), segmentation.window))
         return out
+
+    def _tonal(self, audio: Audio) -> Tones | None:
+        """The tones of a telephone recording of one row, when the config silences them
+        (``diarization.tones``); else None."""
+        if not (self.config.silence_telephone_tones and is_telephone(audio.source_sample_rate)):
+            return None
+        return find_tones(audio.waveform[:1].cpu().numpy(), audio.sample_rate)
 
     def _columns(self, binarized: np.ndarray) -> np.ndarray:
         """What clustering sees of a segmentation: its local speakers, or their runs."""
@@ -227,7 +241,7 @@ class Pipeline:
             segmentations, embeddings = segment_and_embed(
                 self.segmenter, self.embedder, audio.waveform, self.exclude_overlap,
                 workers=torch.get_num_threads(), hook=hook,
-                columns=split_runs if self.config.cluster_runs else None)
+                columns=split_runs if self.config.cluster_runs else None, tonal=self._tonal(audio))
             hook("segmentation", segmentations)
             return segmentations, embeddings
         audio = self.on_device(audio)

@@ -23,6 +23,7 @@ from .progress import Hook
 from .runs import pad_columns
 from .segmentation import Segmenter
 from .shared_trunk import DEFAULT_TILE_SECONDS, POOL_GROUP, pool_chunks, tile_frames, trunk_grid, trunk_masks
+from .tones import Tones, silence_tones
 from .windows import Windowed
 
 SECTION_TILES = 4  # trunk tiles per section (~4 min of audio): the last section's pooling is the only serial tail
@@ -49,12 +50,14 @@ def segment_and_embed(
     tile_seconds: float = DEFAULT_TILE_SECONDS,
     hook: Hook | None = None,
     columns: Callable[[np.ndarray], np.ndarray] | None = None,
+    tonal: Tones | None = None,
 ) -> tuple[Windowed, np.ndarray]:
     """(segmentation, embeddings) of one (1, num_samples) file, both models running at once on CPU threads.
 
     ``columns`` turns chunks' (n, frames, local speakers) activities into the columns that are embedded
     (e.g. ``diarization.runs.split_runs``; each chunk's columns must depend on that chunk alone); the
-    segmentation returned has those columns too."""
+    segmentation returned has those columns too. ``tonal`` (``diarization.tones``): runs of a local speaker
+    that are tones are silent."""
     columns = columns or (lambda data: data)
     window = segmenter.chunks_window
     waveform = torch.as_tensor(waveform, dtype=torch.float32)
@@ -65,6 +68,8 @@ def segment_and_embed(
 
     def segment(first: int, last: int) -> None:
         scores[first:last] = segmenter.infer_range(waveform, first, last)
+        if tonal is not None:
+            scores[first:last] = silence_tones(scores[first:last], window, segmenter.frames, tonal, first)
 
     def submit(pool: ThreadPoolExecutor, section: int) -> tuple[dict[int, Future], list[Future]]:
         """Queue one section: its trunk tiles (long tasks first), then the segmentation of its chunks."""

@@ -18,7 +18,6 @@ from diarization.channels import (
     frame_levels,
     keep_own_runs,
     own_speech,
-    tonal_frames,
 )
 from diarization.windows import SlidingWindow
 
@@ -50,25 +49,6 @@ def test_frame_levels_of_a_sine_and_of_silence() -> None:
     assert levels.shape == (2, 1 + (RATE - 400) // 160)
     assert np.allclose(levels[0], 10 * np.log10(0.005), atol=0.2)
     assert np.all(levels[1] < -100)
-
-
-def test_tones_are_tonal_and_speech_and_noise_mostly_not(calls_dir: Path) -> None:
-    t = np.arange(RATE // 2) / RATE
-    dtmf = 0.2 * (np.sin(2 * np.pi * 697 * t) + np.sin(2 * np.pi * 1209 * t))
-    noise = 0.01 * np.random.default_rng(0).standard_normal(len(t))
-    assert tonal_frames(dtmf[None] + 0.001 * noise, RATE, SETTINGS).mean() > 0.95
-    assert tonal_frames(noise[None], RATE, SETTINGS).mean() == 0.0
-    calls = json.loads((calls_dir / "calls.json").read_text())
-    mono = read16k(calls_dir / "mono" / "devcall_01.wav")
-    tonal = tonal_frames(mono, RATE, SETTINGS)[0]
-    speech = np.zeros_like(tonal)
-    for phrase in calls["devcall_01"]["phrases"]:
-        speech[int(phrase["start"] * 100):int(phrase["end"] * 100)] = True
-    tones = np.zeros_like(tonal)
-    for start, end in calls["devcall_01"]["dtmf"]:
-        tones[int(start * 100) + 3:int(end * 100) - 3] = True
-    assert tonal[tones].mean() > 0.8  # the key presses
-    assert tonal[speech & ~tones].mean() < 0.03  # speech frames rarely look like a tone
 
 
 def test_stereo_calls_carry_different_talkers_and_copies_do_not(calls_dir: Path) -> None:
