@@ -23,7 +23,11 @@ HOP_SECONDS = 0.010  # level frames: 25 ms windows every 10 ms
 WINDOW_SECONDS = 0.025
 TONE_SHARE = 0.95  # a frame whose spectrum holds this share of its energy in a few peaks ...
 TONE_SECONDS = 0.05  # ... for this long is a tone
-TONE_RUN_SHARE = 0.5  # a local speaker's run with this share of its energy in tones is a tone, not speech
+TONE_RUN_SHARE = 0.5  # a local speaker's run with this share of its energy in tones is a tone, not speech ...
+SPEECH_SECONDS = 0.3  # ... unless this long of it is neither tone nor line noise (talk over a key press)
+SPEECH_OVER_FLOOR = 10.0  # speech: this many times the line's noise energy (10 dB)
+FLOOR_PERCENTILE = 10.0
+EDGE_FRAMES = 5  # level frames whose window straddles a tone's start or end (50 ms windows, 10 ms hop)
 
 
 def num_level_frames(num_samples: int, sample_rate: int) -> int:
@@ -38,6 +42,7 @@ class Tones:
 
     tonal: np.ndarray  # (channels, level frames) bool
     energy: np.ndarray  # (channels, level frames) float: the frame's energy (50 ms Hann window)
+    speech: np.ndarray  # (channels, level frames) bool: well above the line's noise, away from any tone
 
 
 def find_tones(waveform: np.ndarray, sample_rate: int, share: float = TONE_SHARE,
@@ -61,7 +66,9 @@ def find_tones(waveform: np.ndarray, sample_rate: int, share: float = TONE_SHARE
         peaky[:, first:first + block_frames] = _peak_energy(around, peaks) / total >= share
         energy[:, first:first + block_frames] = total
     tonal = np.stack([_long_runs(row, round(seconds / HOP_SECONDS)) for row in peaky])
-    return Tones(tonal, energy)
+    floor = np.percentile(energy, FLOOR_PERCENTILE, axis=-1, keepdims=True)  # the line's noise
+    edges = ndimage.binary_dilation(tonal, structure=np.ones((1, 2 * EDGE_FRAMES + 1), bool))  # a tone's edges
+    return Tones(tonal, energy, (energy > SPEECH_OVER_FLOOR * floor) & ~edges)
 
 
 def tonal_frames(waveform: np.ndarray, sample_rate: int, share: float = TONE_SHARE,
@@ -123,6 +130,9 @@ def silence_tones(binarized: np.ndarray, chunks: SlidingWindow, frames: SlidingW
     in_tone = np.broadcast_to((energy * tonal)[index][:, None, :], active.shape).ravel()
     tone_share = np.bincount(runs.ravel(), weights=in_tone, minlength=count + 1) / np.maximum(
         np.bincount(runs.ravel(), weights=frame_energy, minlength=count + 1), 1e-20)
-    drop = tone_share >= share
+    speech = tones.speech[0][index]  # (num_chunks, num_frames)
+    speech_seconds = frames.step * np.bincount(
+        runs.ravel(), weights=np.broadcast_to(speech[:, None, :], active.shape).ravel(), minlength=count + 1)
+    drop = (tone_share >= share) & (speech_seconds < SPEECH_SECONDS)
     drop[0] = False
     return np.where(np.moveaxis(drop[runs], 1, -1), 0, binarized).astype(binarized.dtype)

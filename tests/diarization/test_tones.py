@@ -62,7 +62,8 @@ def test_silence_tones_clears_runs_that_are_mostly_tones() -> None:
         energy[start:end], tonal[start:end] = 1.0, True
     energy[400:800] = 0.5
     tonal[500:510] = True
-    tones = Tones(tonal[None], energy[None])
+    speech = (energy > 1e-3) & ~tonal
+    tones = Tones(tonal[None], energy[None], speech[None])
     cleared = silence_tones(binarized, chunks, frames, tones)
     assert cleared[0, :, 0].sum() == 0  # the key presses' run: nearly all of its energy is in tones
     assert np.array_equal(cleared[0, :, 1], binarized[0, :, 1])  # the speech keeps its tone-like frames
@@ -70,6 +71,22 @@ def test_silence_tones_clears_runs_that_are_mostly_tones() -> None:
     # a block of chunks starting at chunk 1 maps as the whole does
     assert np.array_equal(silence_tones(binarized[1:], chunks, frames, tones, first_chunk=1), cleared[1:])
     assert silence_tones(np.zeros_like(binarized), chunks, frames, tones).sum() == 0
+    # someone talks over the key presses (0.4 s of speech between them, 1.5-1.9 s): a far louder tone, but
+    # the run is speech
+    energy[150:190], speech[150:190] = 0.2, True
+    talked_over = silence_tones(binarized, chunks, frames, Tones(tonal[None], energy[None], speech[None]))
+    assert np.array_equal(talked_over[0, :, 0], binarized[0, :, 0])
+
+
+def test_speech_is_loud_and_away_from_tones() -> None:
+    t = np.arange(RATE) / RATE
+    rng = np.random.default_rng(0)
+    signal = 1e-4 * rng.standard_normal(RATE)  # the line's noise
+    signal[4000:6000] += 0.2 * (np.sin(2 * np.pi * 697 * t[:2000]) + np.sin(2 * np.pi * 1209 * t[:2000]))
+    signal[10000:14000] += 0.05 * rng.standard_normal(4000)  # loud, not a tone
+    tones = find_tones(signal[None].astype(np.float32), RATE)
+    assert tones.tonal[0, 25:33].all() and not tones.speech[0, 19:40].any()  # a tone and its edges
+    assert tones.speech[0, 64:84].all() and not tones.speech[0, 90:].any()
 
 
 def test_find_tones_energy_is_the_frames_energy() -> None:
@@ -79,6 +96,26 @@ def test_find_tones_energy_is_the_frames_energy() -> None:
     assert tones.tonal.shape == tones.energy.shape == (1, num_level_frames(RATE, RATE))
     assert 80 < tones.energy[0, 10] / tones.energy[0, 80] < 120  # 20 dB apart
     assert np.array_equal(tones.tonal, tonal_frames(loud[None], RATE))
+
+
+def test_talk_over_a_loud_key_press_stays_speech(telephone_pipelines: dict[bool, Pipeline], shared_dir: Path,
+                                                 tmp_path: Path) -> None:
+    """Key presses 12 dB over the talker, in the middle of six phrases of a mono call: still speech."""
+    calls_dir = shared_dir / "data" / "dev-calls"
+    info = json.loads((calls_dir / "calls.json").read_text())["devcall_02"]
+    samples, rate = sf.read(calls_dir / "mono" / "devcall_02.wav", dtype="float32")
+    level = np.sqrt(np.mean(samples[samples != 0] ** 2)) * 10 ** (12 / 20)
+    t = np.arange(int(0.15 * rate)) / rate
+    press = level * (np.sin(2 * np.pi * 697 * t) + np.sin(2 * np.pi * 1209 * t))
+    phrases = [(p["start"], p["end"]) for p in info["phrases"] if p["end"] - p["start"] > 2.0][:6]
+    for start, end in phrases:
+        middle = int((start + end) / 2 * rate)
+        samples[middle:middle + len(press)] += press
+    sf.write(tmp_path / "pressed.wav", samples, rate, subtype="ULAW")
+    result = telephone_pipelines[True](tmp_path / "pressed.wav")
+    for start, end in phrases:
+        heard = sum(max(0.0, min(end, turn.end) - max(start, turn.start)) for turn, _ in result.speaker_diarization)
+        assert heard > 0.9 * (end - start), (start, end, heard)
 
 
 def speech_over(spans: list[tuple[float, float]], turns: list[tuple[float, float]],
