@@ -20,7 +20,7 @@ import numpy as np
 
 from diarization import __version__
 from diarization.config import EngineConfig
-from diarization.pipeline import Pipeline
+from diarization.pipeline import Pipeline, with_tones
 from diarization.progress import no_hook
 from diarization.split_calls import ChannelSegmentation
 from diarization.windows import SlidingWindow, Windowed
@@ -64,7 +64,8 @@ def compute(pipeline: Pipeline, path: Path, offset: float = 0.0) -> Features:
     audio = pipeline.load(path)
     rate = audio.source_sample_rate
     if offset:  # still the file's recording: telephone audio stays telephone audio
-        audio = dataclasses.replace(pipeline.load(delayed(pipeline, path, offset)), source_sample_rate=rate)
+        audio = with_tones(dataclasses.replace(pipeline.load(delayed(pipeline, path, offset)),
+                                               source_sample_rate=rate), pipeline.config)
     segmentations, embeddings = pipeline._segment_and_embed(audio, no_hook)
     return Features(path.stem, audio.duration, segmentations, embeddings, rate)
 

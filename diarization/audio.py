@@ -43,6 +43,7 @@ from .quiet import decoder_chatter_filtered
 from .riff import stream_truncation
 from .samples import sample_problem
 from .storage import is_transient, open_input  # noqa: F401 - is_transient: re-exported
+from .tones import Tones
 
 SAMPLE_RATE = 16000
 MIN_SAMPLE_RATE = 4000  # below this there is no speech band left to diarize
@@ -64,6 +65,7 @@ class Audio:
     source_sample_rate: int
     source_channels: int
     channel_mode: str = "mix"  # "mix" (channels averaged), "channel" (one picked) or "split"
+    tones: Tones | None = None  # where each row holds a tone (``diarization.tones``); None: not looked for
 
     @property
     def num_samples(self) -> int:

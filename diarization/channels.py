@@ -83,16 +83,20 @@ def noise_floors(levels: np.ndarray, settings: SplitSettings) -> np.ndarray:
     return np.percentile(levels, settings.floor_percentile, axis=-1)
 
 
-def own_speech(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) -> np.ndarray:
+def own_speech(waveform: np.ndarray, sample_rate: int, settings: SplitSettings,
+               tonal: np.ndarray | None = None) -> np.ndarray:
     """(channels, num_samples) -> (channels, frames) True where a channel carries speech of its own: above
-    its noise floor, not a much quieter copy of another channel, not a tone."""
+    its noise floor, not a much quieter copy of another channel, not a tone (``tonal``: (channels, frames),
+    found here when not given)."""
     levels = frame_levels(waveform, sample_rate)
     floors = noise_floors(levels, settings)
     loud = levels > floors[:, None] + settings.above_floor_db
     others = np.stack([np.max(np.delete(levels, c, axis=0), axis=0, initial=-np.inf)
                        for c in range(levels.shape[0])])
     not_leak = levels > others - settings.leak_margin_db
-    return loud & not_leak & ~tonal_frames(waveform, sample_rate, settings.tone_share, settings.tone_seconds)
+    if tonal is None:
+        tonal = tonal_frames(waveform, sample_rate, settings.tone_share, settings.tone_seconds)
+    return loud & not_leak & ~tonal
 
 
 def carries_different_talkers(waveform: np.ndarray, sample_rate: int, settings: SplitSettings) -> bool:

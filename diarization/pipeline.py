@@ -41,7 +41,7 @@ from .segmentation import Segmenter
 from .shared_trunk import supports_shared_trunk
 from .side_by_side import segment_and_embed
 from .split_calls import arrange_channels, channel_columns, channel_parts, gather_channels, is_split
-from .tones import Tones, find_tones, silence_tones
+from .tones import find_tones, silence_tones
 from .windows import Windowed
 
 
@@ -54,7 +54,18 @@ def load_call(source: AudioInput, config: EngineConfig, channel: int | None = No
     keep = channel is None and mode is not ChannelMode.MIX
     audio = load_audio(source, config.sample_rate, max_duration=max_duration, channel=channel,
                        storage_options=storage_options, keep_channels=keep)
-    return arrange_channels(audio, mode, config.split) if keep else audio
+    return with_tones(arrange_channels(audio, mode, config.split) if keep else audio, config)
+
+
+def with_tones(audio: Audio, config: EngineConfig) -> Audio:
+    """``audio`` with the tones of its rows found (CPU work, done where the file is decoded) when they are
+    silenced: in every split call, and in one-row telephone audio when ``config`` says so."""
+    split = is_split(audio)
+    if not split and not (config.silence_telephone_tones and is_telephone(audio.source_sample_rate)):
+        return dataclasses.replace(audio, tones=None)
+    settings = config.split
+    tones = find_tones(audio.waveform.cpu().numpy(), audio.sample_rate, settings.tone_share, settings.tone_seconds)
+    return dataclasses.replace(audio, tones=tones)
 
 
 def default_device() -> torch.device:
@@ -171,18 +182,10 @@ class Pipeline:
                 out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.split))
                 continue
             [segmentation] = mine
-            tonal = self._tonal(audio)
-            data = segmentation.data if tonal is None else silence_tones(
-                segmentation.data, segmentation.window, self.config.facts.frames, tonal)
+            data = segmentation.data if audio.tones is None else silence_tones(
+                segmentation.data, segmentation.window, self.config.facts.frames, audio.tones)
             out.append(Windowed(self._columns(data), segmentation.window))
         return out
-
-    def _tonal(self, audio: Audio) -> Tones | None:
-        """The tones of a telephone recording of one row, when the config silences them
-        (``diarization.tones``); else None."""
-        if not (self.config.silence_telephone_tones and is_telephone(audio.source_sample_rate)):
-            return None
-        return find_tones(audio.waveform[:1].cpu().numpy(), audio.sample_rate)
 
     def _columns(self, binarized: np.ndarray) -> np.ndarray:
         """What clustering sees of a segmentation: its local speakers, or their runs."""
@@ -241,7 +244,7 @@ class Pipeline:
             segmentations, embeddings = segment_and_embed(
                 self.segmenter, self.embedder, audio.waveform, self.exclude_overlap,
                 workers=torch.get_num_threads(), hook=hook,
-                columns=split_runs if self.config.cluster_runs else None, tonal=self._tonal(audio))
+                columns=split_runs if self.config.cluster_runs else None, tonal=audio.tones)
             hook("segmentation", segmentations)
             return segmentations, embeddings
         audio = self.on_device(audio)

@@ -3,7 +3,8 @@
 A tone holds nearly all of its energy in one or two narrow spectral peaks, as speech never does. The
 level frames (25 ms every 10 ms) are shared with ``diarization.channels``; tones are found on 50 ms Hann
 windows at the same hop. ``silence_tones`` clears the segmentation frames that fall in a tone, so a key
-press neither becomes a speaker's turn nor trains the clustering. All of it is arrays in, arrays out.
+press neither becomes a speaker's turn nor trains the clustering. All of it is arrays in, arrays out; the
+pipeline finds a file's tones where it decodes it (``pipeline.with_tones``: CPU work, beside the models).
 
     tonal = tonal_frames(waveform, sample_rate)                       # (channels, level frames) bool
     binarized = silence_tones(binarized, chunks, frames, tonal[0])    # (num_chunks, num_frames, columns)

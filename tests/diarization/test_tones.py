@@ -13,7 +13,7 @@ import soundfile as sf
 import soxr
 
 from diarization.config import engine_config
-from diarization.pipeline import Pipeline
+from diarization.pipeline import Pipeline, load_call
 from diarization.tones import Tones, find_tones, level_index, num_level_frames, silence_tones, tonal_frames
 from diarization.windows import SlidingWindow
 
@@ -157,3 +157,17 @@ def test_key_presses_on_a_mono_call_are_nobody(telephone_pipelines: dict[bool, P
         assert active_in_tones == 0 if silenced else active_in_tones > 0
     assert false[False] > 0.3  # the segmentation model hears key presses as speech ...
     assert false[True] < 0.05, false  # ... which are silenced before they are embedded
+
+
+def test_tones_are_found_where_the_file_is_decoded(models_dir: Path, shared_dir: Path) -> None:
+    """On CPU with the decoding (a batch job's decode tasks), not in the model actors."""
+    calls_dir = shared_dir / "data" / "dev-calls"
+    fast, exact = engine_config(models_dir), engine_config(models_dir, mode="exact")
+    mono = load_call(calls_dir / "mono" / "devcall_06.wav", fast)
+    assert mono.tones is not None and mono.tones.tonal.shape == (1, num_level_frames(mono.num_samples, 16000))
+    assert mono.tones.tonal.sum() > 50  # seven key presses
+    stereo = load_call(calls_dir / "stereo" / "devcall_06.wav", fast)
+    assert stereo.channel_mode == "split" and stereo.tones.tonal.shape[0] == 2
+    assert load_call(calls_dir / "mono" / "devcall_06.wav", exact).tones is None  # the reference's algorithm
+    wideband = sorted((shared_dir / "data" / "dev" / "libri_conversations").glob("*.wav"))[0]
+    assert load_call(wideband, fast).tones is None
