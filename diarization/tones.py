@@ -2,12 +2,13 @@
 
 A tone holds nearly all of its energy in one or two narrow spectral peaks, as speech never does. The
 level frames (25 ms every 10 ms) are shared with ``diarization.channels``; tones are found on 50 ms Hann
-windows at the same hop. ``silence_tones`` clears the segmentation frames that fall in a tone, so a key
-press neither becomes a speaker's turn nor trains the clustering. All of it is arrays in, arrays out; the
+windows at the same hop. ``silence_tones`` silences the runs of a local speaker that are mostly tone
+energy (key presses and the quiet line between them), unless someone talks in them too, so a key press
+neither becomes a speaker's turn nor trains the clustering. All of it is arrays in, arrays out; the
 pipeline finds a file's tones where it decodes it (``pipeline.with_tones``: CPU work, beside the models).
 
-    tonal = tonal_frames(waveform, sample_rate)                       # (channels, level frames) bool
-    binarized = silence_tones(binarized, chunks, frames, tonal[0])    # (num_chunks, num_frames, columns)
+    tones = find_tones(waveform, sample_rate)                         # Tones: (channels, level frames) each
+    binarized = silence_tones(binarized, chunks, frames, tones)       # (num_chunks, num_frames, speakers)
 """
 
 from __future__ import annotations
