@@ -244,7 +244,7 @@ class Pipeline:
             segmentations, embeddings = segment_and_embed(
                 self.segmenter, self.embedder, audio.waveform, self.exclude_overlap,
                 workers=torch.get_num_threads(), hook=hook,
-                columns=split_runs if self.config.cluster_runs else None, tonal=audio.tones)
+                columns=split_runs if self.config.cluster_runs else None, tones=audio.tones)
             hook("segmentation", segmentations)
             return segmentations, embeddings
         audio = self.on_device(audio)

@@ -50,13 +50,13 @@ def segment_and_embed(
     tile_seconds: float = DEFAULT_TILE_SECONDS,
     hook: Hook | None = None,
     columns: Callable[[np.ndarray], np.ndarray] | None = None,
-    tonal: Tones | None = None,
+    tones: Tones | None = None,
 ) -> tuple[Windowed, np.ndarray]:
     """(segmentation, embeddings) of one (1, num_samples) file, both models running at once on CPU threads.
 
     ``columns`` turns chunks' (n, frames, local speakers) activities into the columns that are embedded
     (e.g. ``diarization.runs.split_runs``; each chunk's columns must depend on that chunk alone); the
-    segmentation returned has those columns too. ``tonal`` (``diarization.tones``): runs of a local speaker
+    segmentation returned has those columns too. ``tones`` (``diarization.tones``): runs of a local speaker
     that are tones are silent."""
     columns = columns or (lambda data: data)
     window = segmenter.chunks_window
@@ -68,8 +68,8 @@ def segment_and_embed(
 
     def segment(first: int, last: int) -> None:
         scores[first:last] = segmenter.infer_range(waveform, first, last)
-        if tonal is not None:
-            scores[first:last] = silence_tones(scores[first:last], window, segmenter.frames, tonal, first)
+        if tones is not None:
+            scores[first:last] = silence_tones(scores[first:last], window, segmenter.frames, tones, first)
 
     def submit(pool: ThreadPoolExecutor, section: int) -> tuple[dict[int, Future], list[Future]]:
         """Queue one section: its trunk tiles (long tasks first), then the segmentation of its chunks."""
