@@ -45,7 +45,8 @@ def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
         "offset": offset, "version": __version__, "models": str(config.models.root), "mode": config.mode,
         "step": config.step, "exclude_overlap": config.exclude_overlap, "cluster_runs": config.cluster_runs,
         "channels": config.channel_mode, "split": repr(config.split),
-        "telephone_tones": config.silence_telephone_tones, "keeps": "source_sample_rate", "delayed": "at the source rate",
+        "telephone_tones": config.silence_telephone_tones, "keeps": "source_sample_rate",
+        "delayed": "at the source rate",
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
 

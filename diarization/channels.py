@@ -30,7 +30,6 @@ from .tones import (HOP_SECONDS, TONE_SECONDS, TONE_SHARE, WINDOW_SECONDS, level
 from .windows import SlidingWindow
 
 
-
 class ChannelMode(str, enum.Enum):
     """How the channels of a file are diarized."""
 

@@ -100,7 +100,7 @@ class EngineConfig:
     exclude_overlap: bool = True  # embeddings pool only the frames where their speaker speaks alone
     min_duration_off: float = 0.0  # same-speaker gaps shorter than this (s) are filled
     telephone_min_duration_off: float | None = None  # the same for telephone audio; None: min_duration_off
-    silence_telephone_tones: bool = False  # telephone audio: frames in a tone are silent before embedding
+    silence_telephone_tones: bool = False  # telephone audio: runs that are tones silenced before embedding
     segmentation_batch_size: int = DEFAULT_BATCH_SIZE
     embedding_batch_size: int = DEFAULT_BATCH_SIZE
     device: str | None = None  # a torch device; None: CUDA when available, else CPU

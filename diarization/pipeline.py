@@ -63,8 +63,8 @@ def with_tones(audio: Audio, config: EngineConfig) -> Audio:
     split = is_split(audio)
     if not split and not (config.silence_telephone_tones and is_telephone(audio.source_sample_rate)):
         return dataclasses.replace(audio, tones=None)
-    settings = config.split
-    tones = find_tones(audio.waveform.cpu().numpy(), audio.sample_rate, settings.tone_share, settings.tone_seconds)
+    waveform, settings = audio.waveform.cpu().numpy(), config.split
+    tones = find_tones(waveform, audio.sample_rate, settings.tone_share, settings.tone_seconds)
     return dataclasses.replace(audio, tones=tones)
 
 
@@ -179,7 +179,8 @@ class Pipeline:
         for audio in audios:
             mine = [next(segmentations) for _ in range(audio.waveform.shape[0])]
             if is_split(audio):  # tones are no channel's own speech
-                out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames, self.config.split))
+                out.append(channel_columns(audio, mine, self._columns, self.config.facts.frames,
+                                           self.config.split))
                 continue
             [segmentation] = mine
             data = segmentation.data if audio.tones is None else silence_tones(

@@ -60,7 +60,7 @@ def channel_columns(audio: Audio, segmentations: Sequence[Windowed], columns: Ca
     """One channel's binarized segmentation per row of ``audio`` -> their ``columns`` (local speakers or
     runs) where each channel speaks for itself, side by side."""
     tonal = None if audio.tones is None else audio.tones.tonal  # found at decoding (pipeline.with_tones)
-    own = own_speech(audio.waveform.cpu().numpy(), audio.sample_rate, settings, tonal)  # (channels, level frames)
+    own = own_speech(audio.waveform.cpu().numpy(), audio.sample_rate, settings, tonal)  # (channels, levels)
     kept, owners = [], []
     for channel, segmentation in enumerate(segmentations):
         data = keep_own_runs(columns(segmentation.data), segmentation.window, frames, own[channel],

@@ -69,7 +69,7 @@ def find_tones(waveform: np.ndarray, sample_rate: int, share: float = TONE_SHARE
         energy[:, first:first + block_frames] = total
     tonal = np.stack([_long_runs(row, round(seconds / HOP_SECONDS)) for row in peaky])
     floor = np.percentile(energy, FLOOR_PERCENTILE, axis=-1, keepdims=True)  # the line's noise
-    edges = ndimage.binary_dilation(tonal, structure=np.ones((1, 2 * EDGE_FRAMES + 1), bool))  # a tone's edges
+    edges = ndimage.binary_dilation(tonal, structure=np.ones((1, 2 * EDGE_FRAMES + 1), bool))  # tones' edges
     return Tones(tonal, energy, (energy > SPEECH_OVER_FLOOR * floor) & ~edges)
 
 
@@ -116,9 +116,10 @@ def silence_tones(binarized: np.ndarray, chunks: SlidingWindow, frames: SlidingW
                   first_chunk: int = 0, share: float = TONE_RUN_SHARE) -> np.ndarray:
     """(num_chunks, num_frames, speakers) activity of chunks ``first_chunk`` onwards, of a one-row
     recording with ``tones``, with every run of a local speaker (its active frames in a row, in one chunk)
-    that has ``share`` or more of its energy in tones silent. A run of key presses is tones and the line's
-    noise between them; a run of speech keeps its few tone-like frames (a steady vowel): clearing those
-    would cut a turn into pieces."""
+    that has ``share`` or more of its energy in tones silent, unless ``SPEECH_SECONDS`` of it are speech
+    (``Tones.speech``: someone talks over a key press). A run of key presses is tones and the line's noise
+    between them; a run of speech keeps its few tone-like frames (a steady vowel): clearing those would cut
+    a turn into pieces."""
     num_chunks, num_frames, speakers = binarized.shape
     tonal, energy = tones.tonal[0], tones.energy[0]
     index = level_index(chunks, frames, num_chunks, num_frames, len(tonal), first_chunk)
@@ -128,13 +129,14 @@ def silence_tones(binarized: np.ndarray, chunks: SlidingWindow, frames: SlidingW
     runs, count = ndimage.label(active, structure=along_frames)
     if count == 0:
         return binarized
-    frame_energy = np.broadcast_to(energy[index][:, None, :], active.shape).ravel()
-    in_tone = np.broadcast_to((energy * tonal)[index][:, None, :], active.shape).ravel()
-    tone_share = np.bincount(runs.ravel(), weights=in_tone, minlength=count + 1) / np.maximum(
-        np.bincount(runs.ravel(), weights=frame_energy, minlength=count + 1), 1e-20)
-    speech = tones.speech[0][index]  # (num_chunks, num_frames)
-    speech_seconds = frames.step * np.bincount(
-        runs.ravel(), weights=np.broadcast_to(speech[:, None, :], active.shape).ravel(), minlength=count + 1)
+
+    def per_run(values: np.ndarray) -> np.ndarray:
+        """(num_chunks, num_frames) -> (count + 1,) their sum over each run (every speaker's frames)."""
+        weights = np.broadcast_to(values[:, None, :], active.shape).ravel()
+        return np.bincount(runs.ravel(), weights=weights, minlength=count + 1)
+
+    tone_share = per_run((energy * tonal)[index]) / np.maximum(per_run(energy[index]), 1e-20)
+    speech_seconds = frames.step * per_run(tones.speech[0][index].astype(np.float64))
     drop = (tone_share >= share) & (speech_seconds < SPEECH_SECONDS)
     drop[0] = False
     return np.where(np.moveaxis(drop[runs], 1, -1), 0, binarized).astype(binarized.dtype)

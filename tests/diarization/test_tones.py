@@ -114,7 +114,8 @@ def test_talk_over_a_loud_key_press_stays_speech(telephone_pipelines: dict[bool,
     sf.write(tmp_path / "pressed.wav", samples, rate, subtype="ULAW")
     result = telephone_pipelines[True](tmp_path / "pressed.wav")
     for start, end in phrases:
-        heard = sum(max(0.0, min(end, turn.end) - max(start, turn.start)) for turn, _ in result.speaker_diarization)
+        heard = sum(max(0.0, min(end, turn.end) - max(start, turn.start))
+                    for turn, _ in result.speaker_diarization)
         assert heard > 0.9 * (end - start), (start, end, heard)
 
 
@@ -144,7 +145,8 @@ def test_key_presses_on_a_mono_call_are_nobody(telephone_pipelines: dict[bool, P
     false = {}
     for silenced, pipeline in telephone_pipelines.items():
         result = pipeline(calls_dir / rendering)
-        false[silenced] = speech_over(tones, [(t.start, t.end) for t, _ in result.speaker_diarization], phrases)
+        turns = [(turn.start, turn.end) for turn, _ in result.speaker_diarization]
+        false[silenced] = speech_over(tones, turns, phrases)
         # the stage by stage path of batch jobs silences them too
         audio = pipeline.load(calls_dir / rendering)
         [segmentation] = pipeline.segment_many([audio])

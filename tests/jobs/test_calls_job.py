@@ -55,7 +55,7 @@ def test_stereo_and_mono_calls_job(ray_cluster: dict, models_dir: Path, pipeline
     expected = baseline(pipeline, str(calls / "stereo" / "devcall_02.wav"))
     assert sorted((r["speaker"], r["start"], r["end"]) for r in by_file["stereo-local"]) == sorted(
         (speaker, turn.start, turn.end) for turn, speaker in expected.speaker_diarization)
-    # a mono telephone call's key presses are nobody in the job as in the engine (tones found in the decode task)
+    # a mono call's key presses are nobody in the job as in the engine (tones found in the decode task)
     expected = baseline(pipeline, str(calls / "mono" / "devcall_06.wav"))
     assert sorted((r["speaker"], r["start"], r["end"]) for r in by_file["mono-tones"]) == sorted(
         (speaker, turn.start, turn.end) for turn, speaker in expected.speaker_diarization)
