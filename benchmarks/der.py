@@ -48,10 +48,12 @@ DEFAULT_CALLS = [SHARED_DATA / "dev-calls" / "mono", SHARED_DATA / "dev-calls" /
 
 
 def with_clustering(finisher: Finisher, overrides: dict) -> Finisher:
-    """``finisher`` with its clustering's parameters updated by ``overrides`` (same clustering class)."""
+    """``finisher`` with its clusterings' parameters (telephone audio's too) updated by ``overrides``."""
     if not overrides:
         return finisher
-    return dataclasses.replace(finisher, clustering=dataclasses.replace(finisher.clustering, **overrides))
+    telephone = finisher.telephone_clustering
+    return dataclasses.replace(finisher, clustering=dataclasses.replace(finisher.clustering, **overrides),
+                               telephone_clustering=telephone and dataclasses.replace(telephone, **overrides))
 
 
 def finish_and_score(finisher: Finisher, item: ScoredFile, feats: Features, offset: float,

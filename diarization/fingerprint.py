@@ -1,10 +1,10 @@
 """The resume key of a configuration, and the model names for status tables; no network is built.
 
 ``fingerprint(config)``: equal fingerprints give equal outputs. It hashes the weight files, the folder's
-declared settings as written, the mode, the step, the clustering (its repr, PLDA arrays included), the
-engine version, the channel mode and the split settings; batch sizes and the device, which do not change
-outputs, are left out. Existing Parquet
-outputs are resumed by this string: keep its recipe, and bump ``diarization.__version__`` instead.
+declared settings as written, the mode, the step, the clustering (its repr, PLDA arrays included, and its
+changes for telephone audio), the engine version, the channel mode and the split settings; batch sizes and
+the device, which do not change outputs, are left out. Existing Parquet outputs are resumed by this string:
+keep its recipe, and bump ``diarization.__version__`` instead.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def fingerprint(config: EngineConfig) -> str:
         "plda": [sha256_of(p) for p in sorted(models.plda.glob("*.npz"))] if models.plda else None,
         "params": models.params, "options": models.options, "mode": config.mode, "step": config.step,
         "clustering": repr(build_clustering(config.clustering)), "engine": __version__,
+        "telephone_clustering": config.clustering.telephone,
         "channels": config.channel_mode, "split": config.split, "telephone": config.telephone_min_duration_off,
         "telephone_tones": config.silence_telephone_tones,
     }

@@ -20,10 +20,12 @@ from .split_calls import ChannelSegmentation, channel_count, cluster_channels
 from .windows import SlidingWindow, Windowed
 
 
-def build_clustering(settings: ClusteringConfig) -> Clustering:
-    """The clustering ``settings`` describe (its PLDA loaded from the folder when there is one)."""
+def build_clustering(settings: ClusteringConfig, telephone: bool = False) -> Clustering:
+    """The clustering ``settings`` describe (its PLDA loaded from the folder when there is one), for
+    telephone audio when ``telephone``."""
     plda = load_plda(settings.plda) if settings.plda is not None else None
-    return make_clustering(settings.method, settings.params, plda)
+    params = {**settings.params, **settings.telephone} if telephone else settings.params
+    return make_clustering(settings.method, params, plda)
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,14 @@ class Finisher:
     split_min_duration_off: float = 0.0  # the same within a channel of a split call
     min_talker_seconds: float = 0.0  # a split call's channel: its extra talkers speak at least this long
     telephone_min_duration_off: float | None = None  # a telephone recording's (None: min_duration_off)
+    telephone_clustering: Clustering | None = None  # a telephone recording's (None: clustering)
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Finisher:
+        telephone = build_clustering(config.clustering, telephone=True) if config.clustering.telephone else None
         return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
                    config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off),
-                   config.split.min_talker_seconds, config.telephone_min_duration_off)
+                   config.split.min_talker_seconds, config.telephone_min_duration_off, telephone)
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
@@ -56,14 +60,15 @@ class Finisher:
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedding_dimension)
         min_duration_off = self.gap_filling(source_sample_rate)
+        clustering = self.clustering_for(source_sample_rate)
         if isinstance(segmentations, ChannelSegmentation):  # a split call: clustered channel by channel
             min_duration_off = self.split_min_duration_off
             hard_clusters, centroids, owners = cluster_channels(
-                self.clustering, embeddings, segmentations, num_speakers=num_speakers,
+                clustering, embeddings, segmentations, num_speakers=num_speakers,
                 min_speakers=min_speakers, max_speakers=max_speakers, min_talker_seconds=self.min_talker_seconds)
             count = channel_count(segmentations, owners, self.frames)
         else:
-            hard_clusters, _, centroids = self.clustering.cluster(
+            hard_clusters, _, centroids = clustering.cluster(
                 embeddings, segmentations.data, num_clusters=num_speakers, min_clusters=min_speakers,
                 max_clusters=max_speakers)
             owners = None
@@ -73,6 +78,12 @@ class Finisher:
                                                  min_duration_off=min_duration_off,
                                                  exclusive_min_duration_off=self.min_duration_off)
         return build_result(uri, duration, turns, exclusive, centroids, owners)
+
+    def clustering_for(self, source_sample_rate: int | None) -> Clustering:
+        """The clustering of a file recorded at ``source_sample_rate``."""
+        if is_telephone(source_sample_rate) and self.telephone_clustering is not None:
+            return self.telephone_clustering
+        return self.clustering
 
     def gap_filling(self, source_sample_rate: int | None) -> float:
         """Same-speaker gaps shorter than this are filled in a file recorded at ``source_sample_rate``."""

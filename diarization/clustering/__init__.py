@@ -49,7 +49,7 @@ class Clustering(Protocol):
 
 _VBX_PARAMS = {"threshold", "Fa", "Fb", "max_iters", "constrained_assignment", "max_train_embeddings"}
 _AHC_PARAMS = {"threshold", "min_cluster_size", "method", "constrained_assignment", "max_train_embeddings",
-               "min_active_ratio", "keep_distinct"}
+               "min_active_ratio", "keep_distinct", "min_distinct_size", "centre"}
 
 
 def make_clustering(

@@ -3,10 +3,13 @@ AgglomerativeClustering. Hierarchical clustering of the training embeddings cut 
 clusters smaller than ``min_cluster_size`` are merged into the closest large one; a requested number
 of clusters is met by cutting the dendrogram elsewhere; then every embedding is assigned to a centroid.
 
-Two additions, off by default (so the reference's algorithm is unchanged): ``keep_distinct`` keeps a
-small cluster as a speaker of its own when it is far from every large cluster (someone heard in only one
-or two runs is still a speaker: the fast mode turns it on, ``diarization.config.FAST_AGGLOMERATIVE``), and
-``min_active_ratio`` sets which embeddings train (measured on the dev set: 0.2, the reference's, is best).
+Additions, off by default (so the reference's algorithm is unchanged; the fast mode turns the first two on,
+``diarization.config.FAST_AGGLOMERATIVE``): ``keep_distinct`` keeps a small cluster as a speaker of its own
+when it is far from every large cluster (someone heard in only one or two runs is still a speaker), with at
+least ``min_distinct_size`` training embeddings; ``centre`` takes a share of the file's mean direction from
+every embedding before clustering (what all voices of one recording share, its channel, codec and room, no
+longer makes them alike); ``min_active_ratio`` sets which embeddings train (measured on the dev set: 0.2,
+the reference's, is best).
 """
 
 from __future__ import annotations
@@ -77,6 +80,18 @@ def _closest_cut(
     return labels
 
 
+def centred(embeddings: np.ndarray, train: np.ndarray, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """``embeddings`` (any shape, last axis the dimension) and the (n, dim) ``train`` ones as unit vectors
+    less ``share`` of the training embeddings' mean unit vector (unchanged when ``share`` is 0)."""
+    if not share or len(train) == 0:
+        return embeddings, train
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit_all = embeddings / np.linalg.norm(embeddings, axis=-1, keepdims=True)
+        unit_train = train / np.linalg.norm(train, axis=-1, keepdims=True)
+    mean = share * np.mean(unit_train, axis=0)
+    return unit_all - mean, unit_train - mean
+
+
 def distinct_small(nearest: np.ndarray, keep_distinct: float, room: float) -> list[int]:
     """Indices of the small clusters kept as speakers: those whose closest large centroid is farther than
     ``keep_distinct``, the most distant first, at most ``room`` of them (the clusters allowed beyond the
@@ -98,6 +113,8 @@ class AgglomerativeClustering:
     # a cluster too small to count stays a speaker of its own when its centroid is farther than this
     # (cosine distance) from every large one; None: every small cluster joins its closest large one
     keep_distinct: float | None = None
+    min_distinct_size: int = 1  # training embeddings a small cluster needs to be kept by keep_distinct
+    centre: float = 0.0  # share of the file's mean (unit) embedding taken from each before clustering
 
     def cluster_train(
         self,
@@ -140,7 +157,9 @@ class AgglomerativeClustering:
         closest = np.argmin(distance, axis=0)
         kept = set()
         if self.keep_distinct is not None and num_clusters is None:
-            kept = set(distinct_small(distance.min(axis=0), self.keep_distinct, max_clusters - len(large)))
+            sizes = np.array([np.count_nonzero(labels == k) for k in small])
+            nearest = np.where(sizes >= self.min_distinct_size, distance.min(axis=0), -np.inf)
+            kept = set(distinct_small(nearest, self.keep_distinct, max_clusters - len(large)))
         labels = labels.copy()
         for j, i in enumerate(closest):
             if j not in kept:
@@ -157,7 +176,7 @@ class AgglomerativeClustering:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Same contract as :meth:`VBxClustering.cluster`: (hard (C, S), soft (C, S, K), centroids (K, dim)).
 
-        Centroids are the means of the training embeddings of each cluster.
+        Centroids are the means of the training embeddings of each cluster (as given, not centred).
         """
         train, _, _ = select_training(embeddings, segmentations, self.min_active_ratio)
         keep = spread_subset(len(train), self.max_train_embeddings)
@@ -171,7 +190,10 @@ class AgglomerativeClustering:
             hard = np.zeros((num_chunks, num_speakers), dtype=np.int64)
             soft = np.ones((num_chunks, num_speakers, 1))
             return hard, soft, fallback_centroid(embeddings, train)
-        labels = self.cluster_train(train, min_clusters, max_clusters, num_clusters)
-        centroids = np.vstack([np.mean(train[labels == k], axis=0) for k in range(labels.max() + 1)])
-        hard, soft = assign(embeddings, centroids, segmentations, constrained=self.constrained_assignment)
+        space, train_space = centred(embeddings, train, self.centre)
+        labels = self.cluster_train(train_space, min_clusters, max_clusters, num_clusters)
+        clusters = range(labels.max() + 1)
+        middles = np.vstack([np.mean(train_space[labels == k], axis=0) for k in clusters])
+        hard, soft = assign(space, middles, segmentations, constrained=self.constrained_assignment)
+        centroids = np.vstack([np.mean(train[labels == k], axis=0) for k in clusters])
         return hard, soft, centroids

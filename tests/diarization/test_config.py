@@ -35,13 +35,14 @@ def test_default_set(models_dir: Path) -> None:
     # a distinct small cluster of runs stays a speaker
     assert dict(config.clustering.params) == {**DEFAULT_AGGLOMERATIVE, **FAST_AGGLOMERATIVE,
                                               "constrained_assignment": False}
-    assert FAST_AGGLOMERATIVE == {"method": "average", "threshold": 0.37, "keep_distinct": 0.72}
+    assert FAST_AGGLOMERATIVE == {"method": "average", "threshold": 0.55, "keep_distinct": 0.72, "centre": 0.25}
+    assert dict(config.clustering.telephone) == {"min_distinct_size": 2}  # telephone audio's change
     assert config.exclude_overlap and config.min_duration_off == 0.0 and config.sample_rate == 16000
     assert (config.segmentation_batch_size, config.embedding_batch_size, config.device) == (32, 32, None)
     exact = engine_config(models_dir, mode="exact")
     assert (exact.step, exact.shared_trunk, exact.share_sinc, exact.cluster_runs) == \
         (MODES["exact"].step, False, False, False)
-    assert dict(exact.clustering.params) == DEFAULT_AGGLOMERATIVE
+    assert dict(exact.clustering.params) == DEFAULT_AGGLOMERATIVE and not exact.clustering.telephone
 
 
 def test_community1_folder(community1_dir: Path) -> None:

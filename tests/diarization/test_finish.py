@@ -63,6 +63,23 @@ def test_fast_default_meets_speaker_bounds(three_speakers, bounds, expected) -> 
     assert finisher(uri, duration, segmentations, embeddings, **bounds).num_speakers == expected
 
 
+def test_telephone_recordings_have_their_own_clustering(tmp_path: Path, models_dir: Path) -> None:
+    """In fast mode a telephone recording's small clusters need two training embeddings to be kept; the
+    rest of the clustering is the same. Exact mode and community-1 cluster every file alike."""
+    fast = Finisher.from_config(engine_config(models_dir))
+    telephone = fast.clustering_for(8000)
+    assert telephone is fast.telephone_clustering and telephone.min_distinct_size == 2
+    assert dataclasses.replace(telephone, min_distinct_size=1) == fast.clustering
+    assert fast.clustering_for(16000) is fast.clustering and fast.clustering_for(None) is fast.clustering
+    assert fast.clustering.centre == 0.25 and fast.clustering.min_distinct_size == 1
+    community1 = make_community1(tmp_path / "community-1", models_dir)
+    for config in (engine_config(models_dir, mode="exact"), engine_config(community1)):
+        finisher = Finisher.from_config(config)
+        assert finisher.telephone_clustering is None and finisher.clustering_for(8000) is finisher.clustering
+    exact = Finisher.from_config(engine_config(models_dir, mode="exact")).clustering
+    assert exact.centre == 0.0 and exact.keep_distinct is None  # the reference's algorithm
+
+
 def test_telephone_recordings_bridge_short_pauses(models_dir: Path) -> None:
     """Fast mode fills a talker's gaps under 0.3 s in audio recorded at 8 kHz or less; wideband audio and
     exact mode (the reference algorithm) keep the model set's own gap filling."""
