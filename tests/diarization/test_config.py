@@ -35,7 +35,7 @@ def test_default_set(models_dir: Path) -> None:
     # a distinct small cluster of runs stays a speaker
     assert dict(config.clustering.params) == {**DEFAULT_AGGLOMERATIVE, **FAST_AGGLOMERATIVE,
                                               "constrained_assignment": False}
-    assert FAST_AGGLOMERATIVE == {"method": "average", "threshold": 0.55, "keep_distinct": 0.72, "centre": 0.25}
+    assert FAST_AGGLOMERATIVE == {"method": "average", "threshold": 0.55, "keep_distinct": 0.6, "centre": 0.25}
     assert dict(config.clustering.telephone) == {"min_distinct_size": 2}  # telephone audio's change
     assert config.exclude_overlap and config.min_duration_off == 0.0 and config.sample_rate == 16000
     assert (config.segmentation_batch_size, config.embedding_batch_size, config.device) == (32, 32, None)
