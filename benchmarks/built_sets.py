@@ -1,0 +1,100 @@
+"""Scored sets built from the dev set's LibriSpeech voices, for what the dev set itself barely holds:
+
+- ``many/clips``: 16 clips in which 4 to 7 people each say one turn (2-6 s, spoken alone in the dev
+  conversations), 0.2-0.8 s apart: someone who speaks once is still a speaker;
+- ``joined/libri``: the 20 dev conversations joined into one 13-minute file with 60 speakers (the file the
+  scorecard times): a long file with many speakers.
+
+The same seed gives the same sets. Score them like any set, e.g.
+
+    python3 -m benchmarks.built_sets /tmp/built
+    python3 -m benchmarks.der --dev /tmp/built/many --offsets 0,1.3 --cache /tmp/diarize-features
+    python3 -m benchmarks.der --dev /tmp/built/joined --cache /tmp/diarize-features
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from benchmarks.accuracy import ScoredFile, collect
+from benchmarks.paths import DEV
+
+LIBRI = DEV / "libri_conversations"
+RATE = 16000
+SPEAKERS_PER_CLIP = (4, 5, 6, 7)
+
+
+def rttm_line(uri: str, start: float, duration: float, speaker: str) -> str:
+    return f"SPEAKER {uri} 1 {start:.3f} {duration:.3f} <NA> <NA> {speaker} <NA> <NA>"
+
+
+def lone_turns(items: list[ScoredFile], shortest: float = 2.0, longest: float = 6.0) -> dict[str, list[np.ndarray]]:
+    """speaker -> the audio of each of their turns of ``shortest``-``longest`` s that nobody talks over."""
+    turns: dict[str, list[np.ndarray]] = {}
+    for item in items:
+        audio, rate = sf.read(item.audio, dtype="float32")
+        if rate != RATE:
+            raise ValueError(f"{item.audio}: {rate} Hz, expected {RATE}")
+        reference = item.reference
+        for segment, _, speaker in reference.itertracks(yield_label=True):
+            others = reference.subset([s for s in reference.labels() if s != speaker]).get_timeline()
+            if shortest <= segment.duration <= longest and not others.crop(segment):
+                turns.setdefault(speaker, []).append(audio[int(segment.start * rate):int(segment.end * rate)])
+    return turns
+
+
+def many_speaker_clips(items: list[ScoredFile], target: Path, clips: int = 16, seed: int = 7) -> None:
+    """``clips`` clips of 4-7 people saying one lone turn each, as WAV + RTTM in ``target``."""
+    turns = lone_turns(items)
+    speakers = sorted(turns)
+    rng = random.Random(seed)
+    target.mkdir(parents=True, exist_ok=True)
+    for clip in range(clips):
+        uri = f"clip{clip:02d}"
+        pieces, lines, t = [np.zeros(RATE // 2, np.float32)], [], 0.5
+        for speaker in rng.sample(speakers, SPEAKERS_PER_CLIP[clip % len(SPEAKERS_PER_CLIP)]):
+            turn = rng.choice(turns[speaker])
+            gap = np.zeros(int(RATE * rng.uniform(0.2, 0.8)), np.float32)
+            lines.append(rttm_line(uri, t, len(turn) / RATE, speaker))
+            pieces += [turn, gap]
+            t += (len(turn) + len(gap)) / RATE
+        sf.write(target / f"{uri}.wav", np.concatenate(pieces), RATE, subtype="PCM_16")
+        (target / f"{uri}.rttm").write_text("\n".join(lines) + "\n")
+
+
+def joined_file(items: list[ScoredFile], target: Path) -> None:
+    """The files of ``items`` one after another as ``joined.wav`` + ``joined.rttm`` (speakers keep their
+    labels: LibriSpeech speaker ids, so one voice in two conversations is one speaker)."""
+    target.mkdir(parents=True, exist_ok=True)
+    parts, lines, t = [], [], 0.0
+    for item in items:
+        audio, rate = sf.read(item.audio, dtype="float32")
+        parts.append(audio)
+        lines += [rttm_line("joined", s.start + t, s.duration, speaker)
+                  for s, _, speaker in item.reference.itertracks(yield_label=True)]
+        t += len(audio) / rate
+    sf.write(target / "joined.wav", np.concatenate(parts), RATE, subtype="PCM_16")
+    (target / "joined.rttm").write_text("\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri)")
+    parser.add_argument("--libri", default=str(LIBRI), help="the dev LibriSpeech conversations")
+    args = parser.parse_args()
+    items = collect(Path(args.libri))
+    out = Path(args.out)
+    many_speaker_clips(items, out / "many" / "clips")
+    joined_file(items, out / "joined" / "libri")
+    print(f"built {out / 'many' / 'clips'} (16 clips) and {out / 'joined' / 'libri' / 'joined.wav'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

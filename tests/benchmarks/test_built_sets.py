@@ -1,0 +1,39 @@
+"""The sets built from the dev LibriSpeech voices: many-speaker clips and the joined 60-speaker file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import soundfile as sf
+
+from benchmarks.accuracy import collect
+from benchmarks.built_sets import joined_file, many_speaker_clips
+
+
+def test_many_speaker_clips_are_one_lone_turn_per_person_and_reproducible(tmp_path: Path, dev_dir: Path) -> None:
+    items = collect(dev_dir / "libri_conversations")
+    many_speaker_clips(items, tmp_path / "a", clips=8)
+    many_speaker_clips(items, tmp_path / "b", clips=8)
+    built = collect(tmp_path / "a")
+    assert [item.uri for item in built] == [f"clip{i:02d}" for i in range(8)]
+    for item in built:
+        reference = item.reference
+        turns = list(reference.itertracks(yield_label=True))
+        assert len(reference.labels()) == len(turns) == (4, 5, 6, 7)[int(item.uri[4:]) % 4]
+        assert all(2.0 <= segment.duration <= 6.0 for segment, _, _ in turns)
+        assert not reference.get_overlap()  # one at a time
+        info = sf.info(item.audio)
+        assert info.samplerate == 16000 and info.duration >= max(s.end for s, _, _ in turns)
+        assert (tmp_path / "a" / f"{item.uri}.wav").read_bytes() == (tmp_path / "b" / f"{item.uri}.wav").read_bytes()
+
+
+def test_joined_file_keeps_every_voice_as_one_speaker(tmp_path: Path, dev_dir: Path) -> None:
+    items = collect(dev_dir / "libri_conversations")
+    joined_file(items, tmp_path / "joined")
+    [item] = collect(tmp_path / "joined")
+    speakers = {label for one in items for label in one.reference.labels()}
+    assert set(item.reference.labels()) == speakers and len(speakers) == 60
+    total = sum(sf.info(one.audio).duration for one in items)
+    assert abs(sf.info(item.audio).duration - total) < 1e-3
+    assert abs(item.reference.get_timeline().duration() - sum(one.reference.get_timeline().duration()
+                                                           for one in items)) < 0.05
