@@ -3,13 +3,17 @@
 - ``many/clips``: 16 clips in which 4 to 7 people each say one turn (2-6 s, spoken alone in the dev
   conversations), 0.2-0.8 s apart: someone who speaks once is still a speaker;
 - ``joined/libri``: the 20 dev conversations joined into one 13-minute file with 60 speakers (the file the
-  scorecard times): a long file with many speakers.
+  scorecard times): a long file with many speakers;
+- ``repeated/files``: three LibriSpeech conversations and three mono dev calls, each repeated 8 times with
+  its own gain (+-3 dB) and faint noise (45 dB down) per copy: long files with few speakers, where a rule
+  that keeps small clusters could turn a recurring cough into a speaker.
 
 The same seed gives the same sets. Score them like any set, e.g.
 
     python3 -m benchmarks.built_sets /tmp/built
     python3 -m benchmarks.der --dev /tmp/built/many --offsets 0,1.3 --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/joined --cache /tmp/diarize-features
+    python3 -m benchmarks.der --dev /tmp/built/repeated --cache /tmp/diarize-features
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import numpy as np
 import soundfile as sf
 
 from benchmarks.accuracy import ScoredFile, collect
-from benchmarks.paths import DEV
+from benchmarks.paths import DEV, SHARED
 
 LIBRI = DEV / "libri_conversations"
+CALLS = SHARED / "data" / "dev-calls" / "mono"
+REPEATED = ("dev_2spk_00", "dev_2spk_03", "dev_3spk_10", "devcall_01", "devcall_04", "devcall_09")
 RATE = 16000
 SPEAKERS_PER_CLIP = (4, 5, 6, 7)
 
@@ -83,16 +89,39 @@ def joined_file(items: list[ScoredFile], target: Path) -> None:
     (target / "joined.rttm").write_text("\n".join(lines) + "\n")
 
 
+def repeated_files(items: list[ScoredFile], target: Path, copies: int = 8, seed: int = 5) -> None:
+    """Each of ``items`` ``copies`` times over, each copy with its own gain and noise, as
+    ``{uri}_x{copies}`` WAV + RTTM in ``target`` (at the file's own rate; scored without a UEM)."""
+    rng = np.random.default_rng(seed)
+    target.mkdir(parents=True, exist_ok=True)
+    for item in items:
+        audio, rate = sf.read(item.audio, dtype="float32", always_2d=True)
+        audio = audio.mean(axis=1)
+        uri, parts, lines = f"{item.uri}_x{copies}", [], []
+        for copy in range(copies):
+            gain = 10 ** (rng.uniform(-3, 3) / 20)
+            noise = 10 ** (-45 / 20) * np.std(audio) * rng.normal(size=len(audio)).astype(np.float32)
+            parts.append(gain * audio + noise)
+            t = copy * len(audio) / rate
+            lines += [rttm_line(uri, s.start + t, s.duration, speaker)
+                      for s, _, speaker in item.reference.itertracks(yield_label=True)]
+        sf.write(target / f"{uri}.wav", np.clip(np.concatenate(parts), -1, 1), rate, subtype="PCM_16")
+        (target / f"{uri}.rttm").write_text("\n".join(lines) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri)")
+    parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri, repeated/files)")
     parser.add_argument("--libri", default=str(LIBRI), help="the dev LibriSpeech conversations")
+    parser.add_argument("--calls", default=str(CALLS), help="the mono dev calls")
     args = parser.parse_args()
     items = collect(Path(args.libri))
     out = Path(args.out)
     many_speaker_clips(items, out / "many" / "clips")
     joined_file(items, out / "joined" / "libri")
-    print(f"built {out / 'many' / 'clips'} (16 clips) and {out / 'joined' / 'libri' / 'joined.wav'}")
+    chosen = [item for item in items + collect(Path(args.calls)) if item.uri in REPEATED]
+    repeated_files(chosen, out / "repeated" / "files")
+    print(f"built {out}: many/clips (16 clips), joined/libri (1 file), repeated/files ({len(chosen)} files)")
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import soundfile as sf
 
 from benchmarks.accuracy import collect
-from benchmarks.built_sets import joined_file, many_speaker_clips
+from benchmarks.built_sets import joined_file, many_speaker_clips, repeated_files
 
 
 def test_many_speaker_clips_are_one_lone_turn_per_person_and_reproducible(tmp_path: Path, dev_dir: Path) -> None:
@@ -37,3 +37,19 @@ def test_joined_file_keeps_every_voice_as_one_speaker(tmp_path: Path, dev_dir: P
     assert abs(sf.info(item.audio).duration - total) < 1e-3
     assert abs(item.reference.get_timeline().duration() - sum(one.reference.get_timeline().duration()
                                                            for one in items)) < 0.05
+
+
+def test_repeated_files_repeat_the_turns_at_the_file_rate(tmp_path: Path, shared_dir: Path) -> None:
+    [call] = [item for item in collect(shared_dir / "data" / "dev-calls" / "mono") if item.uri == "devcall_01"]
+    repeated_files([call], tmp_path, copies=3)
+    [item] = collect(tmp_path)
+    original = sf.info(call.audio)
+    info = sf.info(item.audio)
+    assert item.uri == "devcall_01_x3" and info.samplerate == original.samplerate == 8000
+    assert info.frames == 3 * original.frames
+    turns = [(s.start, s.end, label) for s, _, label in call.reference.itertracks(yield_label=True)]
+    again = sorted((s.start, s.end, label) for s, _, label in item.reference.itertracks(yield_label=True))
+    shifted = sorted((start + k * original.duration, end + k * original.duration, label)
+                     for k in range(3) for start, end, label in turns)
+    assert len(again) == len(shifted)
+    assert all(abs(a[0] - b[0]) < 2e-3 and abs(a[1] - b[1]) < 2e-3 and a[2] == b[2] for a, b in zip(again, shifted))
