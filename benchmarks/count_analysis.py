@@ -24,7 +24,7 @@ from scipy.cluster.hierarchy import fcluster, linkage
 from benchmarks.accuracy import collect
 from benchmarks.der import DEFAULT_CALLS, add_set_options, parse_offsets
 from benchmarks.feature_cache import features
-from diarization.clustering.agglomerative import EUCLIDEAN_ONLY
+from diarization.clustering.agglomerative import EUCLIDEAN_ONLY, centred
 from diarization.clustering.assignment import select_training
 from diarization.clustering.distances import condensed_distances
 from diarization.pipeline import Pipeline
@@ -73,6 +73,7 @@ def main() -> int:
             if feats.embeddings is None:
                 continue
             train, _, _ = select_training(feats.embeddings, feats.segmentations.data)
+            _, train = centred(train, train, clustering.centre)  # the space the clustering cuts in
             counts = counts_by_threshold(train, clustering.min_cluster_size, clustering.method)
             ref = len(item.reference.labels())
             at = int(counts[np.argmin(np.abs(GRID - clustering.threshold))])

@@ -57,8 +57,8 @@ DEFAULT_AGGLOMERATIVE = {"threshold": 0.75, "min_cluster_size": 12, "method": "c
 # the fast mode's (runs of local speakers) changes to it: average linkage of cosine distances, and a small
 # cluster far from every large one stays a speaker (someone heard in one or two runs). Dev set 12.58% ->
 # 12.03%, count errors 10.8 -> 9.2 of 33, calls mono 12.29% -> 12.19%, mp3 15.26% -> 14.88%, no subset
-# worse at any of four chunk alignments (benchmarks/der.py --calls --offsets 0,0.7,1.3,1.9; flat for
-# thresholds 0.36-0.39 and keep_distinct 0.70-0.72)
+# worse at any of four chunk alignments (benchmarks/der.py --calls --offsets 0,0.7,1.3,1.9; 0.5.0's values,
+# threshold 0.37 and keep_distinct 0.72, were flat for thresholds 0.36-0.39 and keep_distinct 0.70-0.72)
 # telephone recordings (a source rate of 8 kHz or less) in fast mode: a talker's pauses shorter than this
 # are bridged, as a call's turns are read (dev calls mono 12.19% -> 11.71%, benchmarks/README.md)
 # and tones (DTMF, ring-back, hold chords) are not speech (diarization.tones; calls mono and MP3: a key press

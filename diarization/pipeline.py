@@ -132,6 +132,7 @@ class Pipeline:
 
     @property
     def clustering(self) -> Clustering:
+        """The clustering of wideband recordings (a telephone one's: ``finisher.clustering_for(rate)``)."""
         return self.finisher.clustering
 
     @property
