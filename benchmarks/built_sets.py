@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from pyannote.core import Annotation, Segment
 
 from benchmarks.accuracy import ScoredFile, collect
 from benchmarks.paths import DEV, SHARED
@@ -36,8 +37,10 @@ RATE = 16000
 SPEAKERS_PER_CLIP = (4, 5, 6, 7)
 
 
-def rttm_line(uri: str, start: float, duration: float, speaker: str) -> str:
-    return f"SPEAKER {uri} 1 {start:.3f} {duration:.3f} <NA> <NA> {speaker} <NA> <NA>"
+def shifted(reference: Annotation, seconds: float, into: Annotation) -> None:
+    """Every turn of ``reference``, ``seconds`` later, added to ``into``."""
+    for segment, _, speaker in reference.itertracks(yield_label=True):
+        into[Segment(segment.start + seconds, segment.end + seconds), len(into)] = speaker
 
 
 def lone_turns(items: list[ScoredFile], shortest: float = 2.0, longest: float = 6.0) -> dict[str, list[np.ndarray]]:
@@ -63,30 +66,29 @@ def many_speaker_clips(items: list[ScoredFile], target: Path, clips: int = 16, s
     target.mkdir(parents=True, exist_ok=True)
     for clip in range(clips):
         uri = f"clip{clip:02d}"
-        pieces, lines, t = [np.zeros(RATE // 2, np.float32)], [], 0.5
+        pieces, reference, t = [np.zeros(RATE // 2, np.float32)], Annotation(uri=uri), 0.5
         for speaker in rng.sample(speakers, SPEAKERS_PER_CLIP[clip % len(SPEAKERS_PER_CLIP)]):
             turn = rng.choice(turns[speaker])
             gap = np.zeros(int(RATE * rng.uniform(0.2, 0.8)), np.float32)
-            lines.append(rttm_line(uri, t, len(turn) / RATE, speaker))
+            reference[Segment(t, t + len(turn) / RATE), len(reference)] = speaker
             pieces += [turn, gap]
             t += (len(turn) + len(gap)) / RATE
         sf.write(target / f"{uri}.wav", np.concatenate(pieces), RATE, subtype="PCM_16")
-        (target / f"{uri}.rttm").write_text("\n".join(lines) + "\n")
+        (target / f"{uri}.rttm").write_text(reference.to_rttm())
 
 
 def joined_file(items: list[ScoredFile], target: Path) -> None:
     """The files of ``items`` one after another as ``joined.wav`` + ``joined.rttm`` (speakers keep their
     labels: LibriSpeech speaker ids, so one voice in two conversations is one speaker)."""
     target.mkdir(parents=True, exist_ok=True)
-    parts, lines, t = [], [], 0.0
+    parts, reference, t = [], Annotation(uri="joined"), 0.0
     for item in items:
         audio, rate = sf.read(item.audio, dtype="float32")
         parts.append(audio)
-        lines += [rttm_line("joined", s.start + t, s.duration, speaker)
-                  for s, _, speaker in item.reference.itertracks(yield_label=True)]
+        shifted(item.reference, t, reference)
         t += len(audio) / rate
     sf.write(target / "joined.wav", np.concatenate(parts), RATE, subtype="PCM_16")
-    (target / "joined.rttm").write_text("\n".join(lines) + "\n")
+    (target / "joined.rttm").write_text(reference.to_rttm())
 
 
 def repeated_files(items: list[ScoredFile], target: Path, copies: int = 8, seed: int = 5) -> None:
@@ -97,16 +99,15 @@ def repeated_files(items: list[ScoredFile], target: Path, copies: int = 8, seed:
     for item in items:
         audio, rate = sf.read(item.audio, dtype="float32", always_2d=True)
         audio = audio.mean(axis=1)
-        uri, parts, lines = f"{item.uri}_x{copies}", [], []
+        uri, parts = f"{item.uri}_x{copies}", []
+        reference = Annotation(uri=uri)
         for copy in range(copies):
             gain = 10 ** (rng.uniform(-3, 3) / 20)
             noise = 10 ** (-45 / 20) * np.std(audio) * rng.normal(size=len(audio)).astype(np.float32)
             parts.append(gain * audio + noise)
-            t = copy * len(audio) / rate
-            lines += [rttm_line(uri, s.start + t, s.duration, speaker)
-                      for s, _, speaker in item.reference.itertracks(yield_label=True)]
+            shifted(item.reference, copy * len(audio) / rate, reference)
         sf.write(target / f"{uri}.wav", np.clip(np.concatenate(parts), -1, 1), rate, subtype="PCM_16")
-        (target / f"{uri}.rttm").write_text("\n".join(lines) + "\n")
+        (target / f"{uri}.rttm").write_text(reference.to_rttm())
 
 
 def main() -> int:

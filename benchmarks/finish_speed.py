@@ -13,10 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
-
-from benchmarks.der import SHARED_DATA, with_clustering
+from benchmarks.accuracy import collect
+from benchmarks.built_sets import LIBRI, joined_file
+from benchmarks.der import with_clustering
 from benchmarks.feature_cache import compute
 from diarization.pipeline import Pipeline
 
@@ -26,13 +25,11 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clustering", nargs="*", default=[], help="JSON overrides timed after the default")
-    parser.add_argument("--out", default="/tmp/diarize-joined-libri.wav")
+    parser.add_argument("--out", default="/tmp/diarize-joined-libri", help="folder for the joined file")
     args = parser.parse_args()
-    joined = Path(args.out)
+    joined = Path(args.out) / "joined.wav"
     if not joined.exists():
-        folder = SHARED_DATA / "dev" / "libri_conversations"
-        parts = [sf.read(p, dtype="float32")[0] for p in sorted(folder.glob("*.wav"))]
-        sf.write(joined, np.concatenate(parts), 16000)
+        joined_file(collect(LIBRI), joined.parent)
     pipeline = Pipeline.from_pretrained(device="cpu")
     feats = compute(pipeline, joined)
     print(f"{joined}: {feats.duration / 60:.1f} min, {feats.segmentations.data.shape[0]} chunks, "
