@@ -1,6 +1,7 @@
 """A call diarized channel by channel, through the engine's usual stages.
 
-Each channel is segmented on its own; its local speakers (or their runs) stay where the channel speaks for
+Each channel is segmented on its own; its runs that are mostly tones are silenced (``tones.silence_tones``,
+as on a mono telephone call), and its local speakers (or their runs) stay where the channel speaks for
 itself (``channels.keep_own_runs``) and all channels' columns sit side by side in one
 ``ChannelSegmentation``, which knows each column's channel. Embeddings of a column come from its own
 channel's waveform, clustering runs within each channel (a supervisor on the agent's line is a third
@@ -27,6 +28,7 @@ from .audio import Audio
 from .channels import ChannelMode, SplitSettings, carries_different_talkers, keep_own_runs, own_speech
 from .clustering import Clustering
 from .segmentation import speaker_count
+from .tones import find_tones, silence_tones
 from .windows import SlidingWindow, Windowed
 
 
@@ -59,11 +61,15 @@ def channel_columns(audio: Audio, segmentations: Sequence[Windowed], columns: Ca
                     frames: SlidingWindow, settings: SplitSettings) -> ChannelSegmentation:
     """One channel's binarized segmentation per row of ``audio`` -> their ``columns`` (local speakers or
     runs) where each channel speaks for itself, side by side."""
-    tonal = None if audio.tones is None else audio.tones.tonal  # found at decoding (pipeline.with_tones)
-    own = own_speech(audio.waveform.cpu().numpy(), audio.sample_rate, settings, tonal)  # (channels, levels)
+    waveform = audio.waveform.cpu().numpy()
+    tones = audio.tones  # found at decoding (pipeline.with_tones)
+    if tones is None:
+        tones = find_tones(waveform, audio.sample_rate, settings.tone_share, settings.tone_seconds)
+    own = own_speech(waveform, audio.sample_rate, settings, tones.tonal)  # (channels, levels)
     kept, owners = [], []
     for channel, segmentation in enumerate(segmentations):
-        data = keep_own_runs(columns(segmentation.data), segmentation.window, frames, own[channel],
+        local = silence_tones(segmentation.data, segmentation.window, frames, tones.row(channel))
+        data = keep_own_runs(columns(local), segmentation.window, frames, own[channel],
                              settings.min_own_seconds, settings.reach_seconds)
         kept.append(data)
         owners.append(np.full(data.shape[-1], channel, dtype=np.int64))

@@ -46,6 +46,10 @@ class Tones:
     energy: np.ndarray  # (channels, level frames) float: the frame's energy (50 ms Hann window)
     speech: np.ndarray  # (channels, level frames) bool: well above the line's noise, away from any tone
 
+    def row(self, index: int) -> Tones:
+        """The tones of one row (a split call's channel), as a one-row ``Tones``."""
+        return Tones(self.tonal[index:index + 1], self.energy[index:index + 1], self.speech[index:index + 1])
+
 
 def find_tones(waveform: np.ndarray, sample_rate: int, share: float = TONE_SHARE,
                seconds: float = TONE_SECONDS, peaks: int = 2, block_frames: int = 4096) -> Tones:

@@ -112,7 +112,8 @@ def test_two_runs_of_one_talker_at_once_make_no_phantom_speaker(models_dir: Path
     assert result.speaker_channels == {"CH0_SPEAKER_00": 0, "CH1_SPEAKER_00": 1}
 
 
-@pytest.mark.parametrize("call", ["devcall_01", "devcall_07"])  # 7 DTMF presses; 9.9 s of hold music
+# 7 DTMF presses; 7 presses close together; 9.9 s of hold music; 6 presses
+@pytest.mark.parametrize("call", ["devcall_01", "devcall_06", "devcall_07", "devcall_11"])
 def test_tones_and_hold_music_are_nobody(pipeline: Pipeline, calls_dir: Path, call: str) -> None:
     import json
 
