@@ -6,7 +6,10 @@
   scorecard times): a long file with many speakers;
 - ``repeated/files``: three LibriSpeech conversations and three mono dev calls, each repeated 8 times with
   its own gain (+-3 dB) and faint noise (45 dB down) per copy: long files with few speakers, where a rule
-  that keeps small clusters could turn a recurring cough into a speaker.
+  that keeps small clusters could turn a recurring cough into a speaker;
+- ``telephone/mulaw`` and ``telephone/mp3``: the 20 dev conversations (2-5 speakers) as a phone line
+  carries them (band-passed 300-3400 Hz, 8 kHz, noise 45 dB down), as G.711 mu-law WAV and as ~16 kbps MP3:
+  the same speech as the wideband set, so the two DERs say what the telephone band costs.
 
 The same seed gives the same sets. Score them like any set, e.g.
 
@@ -14,6 +17,7 @@ The same seed gives the same sets. Score them like any set, e.g.
     python3 -m benchmarks.der --dev /tmp/built/many --offsets 0,1.3 --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/joined --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/repeated --cache /tmp/diarize-features
+    python3 -m benchmarks.der --dev /tmp/built/telephone --offsets 0,0.7,1.3,1.9 --cache /tmp/diarize-features
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy.signal
 import soundfile as sf
+import soxr
 from pyannote.core import Annotation, Segment
 
 from benchmarks.accuracy import ScoredFile, collect
@@ -34,6 +40,7 @@ LIBRI = DEV / "libri_conversations"
 CALLS = SHARED / "data" / "dev-calls" / "mono"
 REPEATED = ("dev_2spk_00", "dev_2spk_03", "dev_3spk_10", "devcall_01", "devcall_04", "devcall_09")
 RATE = 16000
+TELEPHONE_RATE = 8000
 SPEAKERS_PER_CLIP = (4, 5, 6, 7)
 
 
@@ -110,9 +117,36 @@ def repeated_files(items: list[ScoredFile], target: Path, copies: int = 8, seed:
         (target / f"{uri}.rttm").write_text(reference.to_rttm())
 
 
+def telephone_renderings(items: list[ScoredFile], target: Path, seed: int = 11) -> None:
+    """Each of ``items`` as a phone line carries it: band-passed 300-3400 Hz, at 8 kHz, peak 0.5, white
+    noise 45 dB below full scale, written as ``mulaw/{uri}.wav`` (G.711 mu-law) and that, decoded, as
+    ``mp3/{uri}.mp3`` (about 16 kbps average bit rate, whose gapless header keeps the MP3 sample-aligned
+    with the WAV, as the dev calls' MP3s are), each beside its reference RTTM and UEM."""
+    rng = np.random.default_rng(seed)
+    band = scipy.signal.butter(6, [300, 3400], btype="bandpass", fs=RATE, output="sos")
+    for kind in ("mulaw", "mp3"):
+        (target / kind).mkdir(parents=True, exist_ok=True)
+    for item in items:
+        audio, rate = sf.read(item.audio, dtype="float64", always_2d=True)
+        wideband = soxr.resample(audio.mean(axis=1), rate, RATE) if rate != RATE else audio.mean(axis=1)
+        line = soxr.resample(scipy.signal.sosfilt(band, wideband), RATE, TELEPHONE_RATE)
+        line = 0.5 * line / max(np.abs(line).max(), 1e-9) + 10 ** (-45 / 20) * rng.standard_normal(len(line))
+        mulaw = target / "mulaw" / f"{item.uri}.wav"
+        sf.write(mulaw, np.clip(line, -1, 1), TELEPHONE_RATE, subtype="ULAW")
+        decoded, _ = sf.read(mulaw, dtype="float32")
+        sf.write(target / "mp3" / f"{item.uri}.mp3", decoded, TELEPHONE_RATE, format="MP3",
+                 subtype="MPEG_LAYER_III", bitrate_mode="AVERAGE", compression_level=0.85)
+        for kind in ("mulaw", "mp3"):
+            (target / kind / f"{item.uri}.rttm").write_text(item.reference.to_rttm())
+            if item.uem is not None:
+                (target / kind / f"{item.uri}.uem").write_text(
+                    "".join(f"{item.uri} 1 {scored.start:.3f} {scored.end:.3f}\n" for scored in item.uem))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri, repeated/files)")
+    parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri, repeated/files, "
+                        "telephone/mulaw, telephone/mp3)")
     parser.add_argument("--libri", default=str(LIBRI), help="the dev LibriSpeech conversations")
     parser.add_argument("--calls", default=str(CALLS), help="the mono dev calls")
     args = parser.parse_args()
@@ -122,7 +156,9 @@ def main() -> int:
     joined_file(items, out / "joined" / "libri")
     chosen = [item for item in items + collect(Path(args.calls)) if item.uri in REPEATED]
     repeated_files(chosen, out / "repeated" / "files")
-    print(f"built {out}: many/clips (16 clips), joined/libri (1 file), repeated/files ({len(chosen)} files)")
+    telephone_renderings(items, out / "telephone")
+    print(f"built {out}: many/clips (16 clips), joined/libri (1 file), repeated/files ({len(chosen)} files), "
+          f"telephone/mulaw and telephone/mp3 ({len(items)} files each)")
     return 0
 
 

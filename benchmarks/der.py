@@ -51,9 +51,11 @@ def with_clustering(finisher: Finisher, overrides: dict) -> Finisher:
     """``finisher`` with its clusterings' parameters (telephone audio's too) updated by ``overrides``."""
     if not overrides:
         return finisher
-    telephone = finisher.telephone_clustering
-    return dataclasses.replace(finisher, clustering=dataclasses.replace(finisher.clustering, **overrides),
-                               telephone_clustering=telephone and dataclasses.replace(telephone, **overrides))
+    def updated(clustering):
+        return clustering and dataclasses.replace(clustering, **overrides)
+    return dataclasses.replace(finisher, clustering=updated(finisher.clustering),
+                               telephone_clustering=updated(finisher.telephone_clustering),
+                               channel_clustering=updated(finisher.channel_clustering))
 
 
 def finish_and_score(finisher: Finisher, item: ScoredFile, feats: Features, offset: float,

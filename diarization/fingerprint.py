@@ -34,6 +34,7 @@ def fingerprint(config: EngineConfig) -> str:
         "params": models.params, "options": models.options, "mode": config.mode, "step": config.step,
         "clustering": repr(build_clustering(config.clustering)), "engine": __version__,
         "telephone_clustering": config.clustering.telephone,
+        "telephone_mix_clustering": config.clustering.telephone_mix,
         "channels": config.channel_mode, "split": config.split, "telephone": config.telephone_min_duration_off,
         "telephone_tones": config.silence_telephone_tones,
     }

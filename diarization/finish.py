@@ -20,11 +20,13 @@ from .split_calls import ChannelSegmentation, channel_count, cluster_channels
 from .windows import SlidingWindow, Windowed
 
 
-def build_clustering(settings: ClusteringConfig, telephone: bool = False) -> Clustering:
+def build_clustering(settings: ClusteringConfig, telephone: bool = False, mixed: bool = False) -> Clustering:
     """The clustering ``settings`` describe (its PLDA loaded from the folder when there is one), for
-    telephone audio when ``telephone``."""
+    telephone audio when ``telephone``: a one-row recording's when ``mixed``, else a split call's channels'."""
     plda = load_plda(settings.plda) if settings.plda is not None else None
-    params = {**settings.params, **settings.telephone} if telephone else settings.params
+    params = dict(settings.params)
+    if telephone:
+        params.update({**settings.telephone, **(settings.telephone_mix if mixed else {})})
     return make_clustering(settings.method, params, plda)
 
 
@@ -39,14 +41,18 @@ class Finisher:
     split_min_duration_off: float = 0.0  # the same within a channel of a split call
     min_talker_seconds: float = 0.0  # a split call's channel: its extra talkers speak at least this long
     telephone_min_duration_off: float | None = None  # a telephone recording's (None: min_duration_off)
-    telephone_clustering: Clustering | None = None  # a telephone recording's (None: clustering)
+    telephone_clustering: Clustering | None = None  # a one-row telephone recording's (None: clustering)
+    channel_clustering: Clustering | None = None  # a telephone split call's channels' (None: clustering)
 
     @classmethod
     def from_config(cls, config: EngineConfig) -> Finisher:
-        telephone = build_clustering(config.clustering, telephone=True) if config.clustering.telephone else None
-        return cls(build_clustering(config.clustering), config.facts.frames, config.facts.embedding_dimension,
+        settings = config.clustering
+        telephone = settings.telephone or settings.telephone_mix
+        mixed, channel = (build_clustering(settings, telephone=True, mixed=True),
+                          build_clustering(settings, telephone=True)) if telephone else (None, None)
+        return cls(build_clustering(settings), config.facts.frames, config.facts.embedding_dimension,
                    config.min_duration_off, max(config.min_duration_off, config.split.min_duration_off),
-                   config.split.min_talker_seconds, config.telephone_min_duration_off, telephone)
+                   config.split.min_talker_seconds, config.telephone_min_duration_off, mixed, channel)
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
@@ -60,8 +66,9 @@ class Finisher:
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedding_dimension)
         min_duration_off = self.gap_filling(source_sample_rate)
-        clustering = self.clustering_for(source_sample_rate)
-        if isinstance(segmentations, ChannelSegmentation):  # a split call: clustered channel by channel
+        split = isinstance(segmentations, ChannelSegmentation)
+        clustering = self.clustering_for(source_sample_rate, split)
+        if split:  # a split call: clustered channel by channel
             min_duration_off = self.split_min_duration_off
             hard_clusters, centroids, owners = cluster_channels(
                 clustering, embeddings, segmentations, num_speakers=num_speakers,
@@ -79,10 +86,11 @@ class Finisher:
                                                  exclusive_min_duration_off=self.min_duration_off)
         return build_result(uri, duration, turns, exclusive, centroids, owners)
 
-    def clustering_for(self, source_sample_rate: int | None) -> Clustering:
-        """The clustering of a file recorded at ``source_sample_rate``."""
-        if is_telephone(source_sample_rate) and self.telephone_clustering is not None:
-            return self.telephone_clustering
+    def clustering_for(self, source_sample_rate: int | None, split: bool = False) -> Clustering:
+        """The clustering of a file recorded at ``source_sample_rate`` (of each channel when ``split``)."""
+        chosen = self.channel_clustering if split else self.telephone_clustering
+        if is_telephone(source_sample_rate) and chosen is not None:
+            return chosen
         return self.clustering
 
     def gap_filling(self, source_sample_rate: int | None) -> float:

@@ -1,13 +1,15 @@
-"""The sets built from the dev LibriSpeech voices: many-speaker clips and the joined 60-speaker file."""
+"""The sets built from the dev LibriSpeech voices: many-speaker clips, the joined 60-speaker file, long
+repeated files, and the conversations on a phone line."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 
 from benchmarks.accuracy import collect
-from benchmarks.built_sets import joined_file, many_speaker_clips, repeated_files
+from benchmarks.built_sets import joined_file, many_speaker_clips, repeated_files, telephone_renderings
 
 
 def test_many_speaker_clips_are_one_lone_turn_per_person_and_reproducible(tmp_path: Path, dev_dir: Path) -> None:
@@ -53,3 +55,27 @@ def test_repeated_files_repeat_the_turns_at_the_file_rate(tmp_path: Path, shared
                      for k in range(3) for start, end, label in turns)
     assert len(again) == len(shifted)
     assert all(abs(a[0] - b[0]) < 2e-3 and abs(a[1] - b[1]) < 2e-3 and a[2] == b[2] for a, b in zip(again, shifted))
+
+
+def test_telephone_renderings_are_the_same_speech_on_a_phone_line(tmp_path: Path, dev_dir: Path) -> None:
+    [item] = [one for one in collect(dev_dir / "libri_conversations") if one.uri == "dev_2spk_00"]
+    telephone_renderings([item], tmp_path / "a" / "telephone")
+    telephone_renderings([item], tmp_path / "b" / "telephone")
+    built = {one.subset: one for one in collect(tmp_path / "a" / "telephone")}
+    assert sorted(built) == ["telephone/mp3", "telephone/mulaw"]
+    wideband = sf.info(item.audio)
+    for subset, codec in (("telephone/mulaw", "ULAW"), ("telephone/mp3", "MPEG_LAYER_III")):
+        one = built[subset]
+        info = sf.info(one.audio)
+        assert (info.samplerate, info.channels, info.subtype) == (8000, 1, codec)
+        assert abs(info.duration - wideband.duration) < 1e-3
+        assert one.reference == item.reference and one.uem == item.uem
+    samples, _ = sf.read(built["telephone/mulaw"].audio)
+    decoded, _ = sf.read(built["telephone/mp3"].audio)
+    assert len(decoded) == len(samples)  # sample-aligned: the gapless header trims the encoder's delay
+    assert np.dot(samples, decoded) > 0.9 * np.dot(samples, samples)
+    spectrum = np.abs(np.fft.rfft(samples)) ** 2
+    hertz = np.fft.rfftfreq(len(samples), 1 / 8000)
+    assert spectrum[(hertz > 300) & (hertz < 3400)].sum() > 100 * spectrum[hertz < 150].sum()  # band-passed
+    assert (tmp_path / "a" / "telephone" / "mulaw" / "dev_2spk_00.wav").read_bytes() == \
+        (tmp_path / "b" / "telephone" / "mulaw" / "dev_2spk_00.wav").read_bytes()
