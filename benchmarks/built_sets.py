@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +122,8 @@ def telephone_renderings(items: list[ScoredFile], target: Path, seed: int = 11) 
     """Each of ``items`` as a phone line carries it: band-passed 300-3400 Hz, at 8 kHz, peak 0.5, white
     noise 45 dB below full scale, written as ``mulaw/{uri}.wav`` (G.711 mu-law) and that, decoded, as
     ``mp3/{uri}.mp3`` (about 16 kbps average bit rate, whose gapless header keeps the MP3 sample-aligned
-    with the WAV, as the dev calls' MP3s are), each beside its reference RTTM and UEM."""
-    rng = np.random.default_rng(seed)
+    with the WAV, as the dev calls' MP3s are), each beside its reference RTTM and UEM. A file's noise
+    depends on the seed and its uri alone: one file rendered alone is the same as in the set."""
     band = scipy.signal.butter(6, [300, 3400], btype="bandpass", fs=RATE, output="sos")
     for kind in ("mulaw", "mp3"):
         (target / kind).mkdir(parents=True, exist_ok=True)
@@ -130,6 +131,7 @@ def telephone_renderings(items: list[ScoredFile], target: Path, seed: int = 11) 
         audio, rate = sf.read(item.audio, dtype="float64", always_2d=True)
         wideband = soxr.resample(audio.mean(axis=1), rate, RATE) if rate != RATE else audio.mean(axis=1)
         line = soxr.resample(scipy.signal.sosfilt(band, wideband), RATE, TELEPHONE_RATE)
+        rng = np.random.default_rng([seed, zlib.crc32(item.uri.encode())])
         line = 0.5 * line / max(np.abs(line).max(), 1e-9) + 10 ** (-45 / 20) * rng.standard_normal(len(line))
         mulaw = target / "mulaw" / f"{item.uri}.wav"
         sf.write(mulaw, np.clip(line, -1, 1), TELEPHONE_RATE, subtype="ULAW")
