@@ -28,6 +28,7 @@ from diarization.clustering.agglomerative import EUCLIDEAN_ONLY, centred
 from diarization.clustering.assignment import select_training
 from diarization.clustering.distances import condensed_distances
 from diarization.pipeline import Pipeline
+from diarization.split_calls import ChannelSegmentation
 
 GRID = np.round(np.arange(0.10, 1.41, 0.01), 2)
 
@@ -64,15 +65,17 @@ def main() -> int:
     roots = [Path(args.dev)] + [Path(p) for p in (DEFAULT_CALLS if args.calls == [] else args.calls or [])]
     items = [item for root in roots for item in collect(root)]
     pipeline = Pipeline.from_pretrained(args.models)
-    clustering = pipeline.finisher.clustering
     cache = Path(args.cache) if args.cache else None
-    print(f"{clustering}; thresholds giving the reference count of large clusters")
+    print(f"{pipeline.finisher.clustering} (telephone mixes: {pipeline.finisher.telephone_clustering}); "
+          "thresholds giving the reference count of large clusters")
     for offset in parse_offsets(args):
         for item in items:
             feats, _ = features(pipeline, item.audio, offset, cache)
             if feats.embeddings is None:
                 continue
-            train, _, _ = select_training(feats.embeddings, feats.segmentations.data)
+            clustering = pipeline.finisher.clustering_for(feats.source_sample_rate,
+                                                          isinstance(feats.segmentations, ChannelSegmentation))
+            train, _, _ = select_training(feats.embeddings, feats.segmentations.data, clustering.min_active_ratio)
             _, train = centred(train, train, clustering.centre)  # the space the clustering cuts in
             counts = counts_by_threshold(train, clustering.min_cluster_size, clustering.method)
             ref = len(item.reference.labels())
