@@ -40,6 +40,7 @@ from benchmarks.accuracy import (  # noqa: F401  (load_rttm, load_uem: imported 
 )
 from benchmarks.feature_cache import Features, delayed, features  # noqa: F401  (delayed: as before)
 from benchmarks.paths import SHARED
+from diarization.clustering import Clustering
 from diarization.finish import Finisher
 from diarization.pipeline import Pipeline
 
@@ -51,8 +52,10 @@ def with_clustering(finisher: Finisher, overrides: dict) -> Finisher:
     """``finisher`` with its clusterings' parameters (telephone audio's too) updated by ``overrides``."""
     if not overrides:
         return finisher
-    def updated(clustering):
+
+    def updated(clustering: Clustering | None) -> Clustering | None:
         return clustering and dataclasses.replace(clustering, **overrides)
+
     return dataclasses.replace(finisher, clustering=updated(finisher.clustering),
                                telephone_clustering=updated(finisher.telephone_clustering),
                                channel_clustering=updated(finisher.channel_clustering))
