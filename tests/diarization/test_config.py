@@ -37,7 +37,8 @@ def test_default_set(models_dir: Path) -> None:
                                               "constrained_assignment": False}
     assert FAST_AGGLOMERATIVE == {"method": "average", "threshold": 0.55, "keep_distinct": 0.6, "centre": 0.25}
     assert dict(config.clustering.telephone) == {"min_distinct_size": 2}  # telephone audio's change
-    assert dict(config.clustering.telephone_mix) == {"threshold": 0.45, "min_active_ratio": 0.15}  # one-row
+    assert dict(config.clustering.telephone_mix) == {"threshold": 0.45, "min_active_ratio": 0.15,
+                                                     "keep_distinct": 0.5}  # one-row
     assert config.exclude_overlap and config.min_duration_off == 0.0 and config.sample_rate == 16000
     assert (config.segmentation_batch_size, config.embedding_batch_size, config.device) == (32, 32, None)
     exact = engine_config(models_dir, mode="exact")

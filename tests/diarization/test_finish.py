@@ -72,10 +72,12 @@ def test_telephone_recordings_have_their_own_clustering(tmp_path: Path, models_d
     fast = Finisher.from_config(engine_config(models_dir))
     telephone = fast.clustering_for(8000)
     assert telephone is fast.telephone_clustering
-    assert (telephone.min_distinct_size, telephone.threshold, telephone.min_active_ratio) == (2, 0.45, 0.15)
+    assert (telephone.min_distinct_size, telephone.threshold, telephone.min_active_ratio,
+            telephone.keep_distinct) == (2, 0.45, 0.15, 0.5)
     channel = fast.clustering_for(8000, split=True)
     assert channel is fast.channel_clustering and (channel.min_distinct_size, channel.threshold) == (2, 0.55)
-    wideband = dataclasses.replace(telephone, min_distinct_size=1, threshold=0.55, min_active_ratio=0.2)
+    wideband = dataclasses.replace(telephone, min_distinct_size=1, threshold=0.55, min_active_ratio=0.2,
+                                   keep_distinct=0.6)
     assert wideband == fast.clustering
     assert dataclasses.replace(channel, min_distinct_size=1) == fast.clustering
     for split in (False, True):
