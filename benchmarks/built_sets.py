@@ -9,7 +9,8 @@
   that keeps small clusters could turn a recurring cough into a speaker;
 - ``telephone/mulaw`` and ``telephone/mp3``: the 20 dev conversations (2-5 speakers) as a phone line
   carries them (band-passed 300-3400 Hz, 8 kHz, noise 45 dB down), as G.711 mu-law WAV and as ~16 kbps MP3:
-  the same speech as the wideband set, so the two DERs say what the telephone band costs.
+  the same speech as the wideband set, so the two DERs say what the telephone band costs;
+- ``telephone-many/mulaw`` and ``telephone-many/mp3``: the many-speaker clips on the same phone line.
 
 The same seed gives the same sets. Score them like any set, e.g.
 
@@ -18,6 +19,7 @@ The same seed gives the same sets. Score them like any set, e.g.
     python3 -m benchmarks.der --dev /tmp/built/joined --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/repeated --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/telephone --offsets 0,0.7,1.3,1.9 --cache /tmp/diarize-features
+    python3 -m benchmarks.der --dev /tmp/built/telephone-many --offsets 0,1.3 --cache /tmp/diarize-features
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ def telephone_renderings(items: list[ScoredFile], target: Path, seed: int = 11) 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri, repeated/files, "
-                        "telephone/mulaw, telephone/mp3)")
+                        "telephone/mulaw, telephone/mp3, telephone-many/mulaw, telephone-many/mp3)")
     parser.add_argument("--libri", default=str(LIBRI), help="the dev LibriSpeech conversations")
     parser.add_argument("--calls", default=str(CALLS), help="the mono dev calls")
     args = parser.parse_args()
@@ -159,8 +161,9 @@ def main() -> int:
     chosen = [item for item in items + collect(Path(args.calls)) if item.uri in REPEATED]
     repeated_files(chosen, out / "repeated" / "files")
     telephone_renderings(items, out / "telephone")
+    telephone_renderings(collect(out / "many" / "clips"), out / "telephone-many")
     print(f"built {out}: many/clips (16 clips), joined/libri (1 file), repeated/files ({len(chosen)} files), "
-          f"telephone/mulaw and telephone/mp3 ({len(items)} files each)")
+          f"telephone/mulaw and telephone/mp3 ({len(items)} files each), telephone-many/mulaw and mp3 (16 each)")
     return 0
 
 

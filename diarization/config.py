@@ -81,7 +81,7 @@ TELEPHONE_AGGLOMERATIVE = {"min_distinct_size": 2}
 # 6.5 (the cut alone: 11.73%, 8.0); the same speech in wideband: 6.32%. Dev calls: MP3 13.62 -> 11.47%,
 # mono 11.33 -> 11.71%. A cut of 0.44 splits MP3 calls, 1.0-1.2 s of lone speech mono ones. Small clusters
 # are kept from 0.5 away, 0.05 over the cut as in wideband: the 16 many-speaker clips on a phone line
-# 32.32% -> 15.14% (the rest) -> 13.04%, the phone-line conversations 11.16 -> 10.87%, the calls unchanged.
+# 32.32% -> 15.14% (cut and runs) -> 13.03%, the phone-line conversations 11.16 -> 10.87%, calls unchanged.
 # A split call's channel keeps the wideband values: it carries one party, which a lower cut can only split
 TELEPHONE_MIX_AGGLOMERATIVE = {"threshold": 0.45, "min_active_ratio": 0.15, "keep_distinct": 0.5}
 
