@@ -143,8 +143,7 @@ def telephone_renderings(items: list[ScoredFile], target: Path, seed: int = 11) 
         for kind in ("mulaw", "mp3"):
             (target / kind / f"{item.uri}.rttm").write_text(item.reference.to_rttm())
             if item.uem is not None:
-                (target / kind / f"{item.uri}.uem").write_text(
-                    "".join(f"{item.uri} 1 {scored.start:.3f} {scored.end:.3f}\n" for scored in item.uem))
+                (target / kind / f"{item.uri}.uem").write_text(item.uem.to_uem())
 
 
 def main() -> int:

@@ -68,7 +68,8 @@ def test_fast_default_meets_speaker_bounds(three_speakers, bounds, expected) -> 
 def test_telephone_recordings_have_their_own_clustering(tmp_path: Path, models_dir: Path) -> None:
     """In fast mode a telephone recording's small clusters need two training embeddings to be kept, and a
     one-row telephone recording is cut at 0.45 and trains on shorter lone speech, a split call's channel
-    keeps the wideband cut; the rest of the clustering is the same. Exact mode and community-1 cluster every file alike."""
+    keeps the wideband cut; the rest of the clustering is the same. Exact mode and community-1 cluster every
+    file alike."""
     fast = Finisher.from_config(engine_config(models_dir))
     telephone = fast.clustering_for(8000)
     assert telephone is fast.telephone_clustering
