@@ -10,7 +10,9 @@
 - ``telephone/mulaw`` and ``telephone/mp3``: the 20 dev conversations (2-5 speakers) as a phone line
   carries them (band-passed 300-3400 Hz, 8 kHz, noise 45 dB down), as G.711 mu-law WAV and as ~16 kbps MP3:
   the same speech as the wideband set, so the two DERs say what the telephone band costs;
-- ``telephone-many/mulaw`` and ``telephone-many/mp3``: the many-speaker clips on the same phone line.
+- ``telephone-many/mulaw`` and ``telephone-many/mp3``: the many-speaker clips on the same phone line;
+- ``telephone-16k/pcm``: ``telephone/mulaw`` resampled to 16 kHz PCM: phone calls in files of a higher rate
+  (told as telephone audio by their band, ``diarization.band``).
 
 The same seed gives the same sets. Score them like any set, e.g.
 
@@ -20,6 +22,7 @@ The same seed gives the same sets. Score them like any set, e.g.
     python3 -m benchmarks.der --dev /tmp/built/repeated --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/telephone --offsets 0,0.7,1.3,1.9 --cache /tmp/diarize-features
     python3 -m benchmarks.der --dev /tmp/built/telephone-many --offsets 0,1.3 --cache /tmp/diarize-features
+    python3 -m benchmarks.der --dev /tmp/built/telephone-16k --offsets 0,0.7,1.3,1.9 --cache /tmp/diarize-features
 """
 
 from __future__ import annotations
@@ -146,10 +149,23 @@ def telephone_renderings(items: list[ScoredFile], target: Path, seed: int = 11) 
                 (target / kind / f"{item.uri}.uem").write_text(item.uem.to_uem())
 
 
+def at_rate(items: list[ScoredFile], target: Path, rate: int = RATE) -> None:
+    """Each of ``items`` resampled to ``rate`` as 16-bit PCM WAV in ``target``, beside its reference RTTM and
+    UEM: the same telephone speech in a file of a higher rate, as archives that were resampled hold it."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in items:
+        audio, source_rate = sf.read(item.audio, dtype="float64")
+        sf.write(target / f"{item.uri}.wav", soxr.resample(audio, source_rate, rate), rate, subtype="PCM_16")
+        (target / f"{item.uri}.rttm").write_text(item.reference.to_rttm())
+        if item.uem is not None:
+            (target / f"{item.uri}.uem").write_text(item.uem.to_uem())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", help="folder to build the sets in (many/clips, joined/libri, repeated/files, "
-                        "telephone/mulaw, telephone/mp3, telephone-many/mulaw, telephone-many/mp3)")
+                        "telephone/mulaw, telephone/mp3, telephone-many/mulaw, telephone-many/mp3, "
+                        "telephone-16k/pcm)")
     parser.add_argument("--libri", default=str(LIBRI), help="the dev LibriSpeech conversations")
     parser.add_argument("--calls", default=str(CALLS), help="the mono dev calls")
     args = parser.parse_args()
@@ -161,8 +177,10 @@ def main() -> int:
     repeated_files(chosen, out / "repeated" / "files")
     telephone_renderings(items, out / "telephone")
     telephone_renderings(collect(out / "many" / "clips"), out / "telephone-many")
+    at_rate(collect(out / "telephone" / "mulaw"), out / "telephone-16k" / "pcm")
     print(f"built {out}: many/clips (16 clips), joined/libri (1 file), repeated/files ({len(chosen)} files), "
-          f"telephone/mulaw and telephone/mp3 ({len(items)} files each), telephone-many/mulaw and mp3 (16 each)")
+          f"telephone/mulaw and telephone/mp3 ({len(items)} files each), telephone-many/mulaw and mp3 (16 each), "
+          f"telephone-16k/pcm ({len(items)} files)")
     return 0
 
 

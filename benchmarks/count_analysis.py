@@ -73,7 +73,7 @@ def main() -> int:
             feats, _ = features(pipeline, item.audio, offset, cache)
             if feats.embeddings is None:
                 continue
-            clustering = pipeline.finisher.clustering_for(feats.source_sample_rate,
+            clustering = pipeline.finisher.clustering_for(feats.telephone,
                                                           isinstance(feats.segmentations, ChannelSegmentation))
             train, _, _ = select_training(feats.embeddings, feats.segmentations.data, clustering.min_active_ratio)
             _, train = centred(train, train, clustering.centre)  # the space the clustering cuts in

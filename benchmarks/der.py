@@ -65,7 +65,7 @@ def finish_and_score(finisher: Finisher, item: ScoredFile, feats: Features, offs
                      exclusive: bool = False) -> tuple[FileScore, object]:
     """Clustering and reconstruction of cached features, then the score: (score, hypothesis Annotation)."""
     result = finisher(feats.uri, feats.duration, feats.segmentations, feats.embeddings,
-                      source_sample_rate=feats.source_sample_rate)
+                      telephone=feats.telephone)
     diarization = result.exclusive_speaker_diarization if exclusive else result.speaker_diarization
     hyp = hypothesis(diarization, item.uri, offset)
     return score(item, hyp, offset), hyp

@@ -34,7 +34,7 @@ class Features:
     duration: float  # seconds, the offset's silence included
     segmentations: Windowed
     embeddings: np.ndarray | None
-    source_sample_rate: int  # the rate the file was recorded at (telephone audio is finished apart)
+    telephone: bool  # telephone audio (``Audio.telephone``) is finished apart
 
 
 def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
@@ -45,7 +45,7 @@ def cache_key(config: EngineConfig, path: Path, offset: float) -> str:
         "offset": offset, "version": __version__, "models": str(config.models.root), "mode": config.mode,
         "step": config.step, "exclude_overlap": config.exclude_overlap, "cluster_runs": config.cluster_runs,
         "channels": config.channel_mode, "split": repr(config.split),
-        "telephone_tones": config.silence_telephone_tones, "keeps": "source_sample_rate",
+        "telephone_tones": config.silence_telephone_tones, "keeps": "telephone",
         "delayed": "at the source rate",
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:20]
@@ -68,7 +68,7 @@ def compute(pipeline: Pipeline, path: Path, offset: float = 0.0) -> Features:
         audio = with_tones(dataclasses.replace(pipeline.load(delayed(pipeline, path, offset)),
                                                source_sample_rate=rate), pipeline.config)
     segmentations, embeddings = pipeline._segment_and_embed(audio, no_hook)
-    return Features(path.stem, audio.duration, segmentations, embeddings, rate)
+    return Features(path.stem, audio.duration, segmentations, embeddings, audio.telephone)
 
 
 def save(features: Features, target: Path) -> None:
@@ -76,7 +76,7 @@ def save(features: Features, target: Path) -> None:
     arrays = {"segmentations": np.asarray(features.segmentations.data),
               "window": np.array([window.start, window.duration, window.step]),
               "duration": np.array(features.duration), "uri": np.array(features.uri),
-              "source_sample_rate": np.array(features.source_sample_rate)}
+              "telephone": np.array(features.telephone)}
     if features.embeddings is not None:
         arrays["embeddings"] = features.embeddings
     if isinstance(features.segmentations, ChannelSegmentation):  # a split call: each column's channel
@@ -94,7 +94,7 @@ def load(source: Path) -> Features:
         segmentations = (ChannelSegmentation(stored["segmentations"], window, stored["channels"])
                          if "channels" in stored else Windowed(stored["segmentations"], window))
         return Features(str(stored["uri"]), float(stored["duration"]), segmentations, embeddings,
-                        int(stored["source_sample_rate"]))
+                        bool(stored["telephone"]))
 
 
 def features(pipeline: Pipeline, path: Path, offset: float = 0.0, cache_dir: Path | None = None

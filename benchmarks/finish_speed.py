@@ -40,7 +40,7 @@ def main() -> int:
         for _ in range(args.repeat):
             start = time.process_time()
             result = finisher(feats.uri, feats.duration, feats.segmentations, feats.embeddings,
-                              source_sample_rate=feats.source_sample_rate)
+                              telephone=feats.telephone)
             times.append(time.process_time() - start)
         print(f"{json.dumps(overrides) if overrides else 'default'}: finish CPU {min(times):.3f} s "
               f"(best of {args.repeat}), {result.num_speakers} speakers")

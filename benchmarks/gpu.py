@@ -124,7 +124,7 @@ def run_stages(pipeline: Pipeline, path: Path, rttm: Path, profile: bool = False
     if profiler:
         profiler.enable()
     result = pipeline.finish(audio.uri, audio.duration, segmentations, embeddings,
-                             source_sample_rate=audio.source_sample_rate)
+                             telephone=audio.telephone)
     times["clustering"] = time.perf_counter() - mark
     if profiler:
         profiler.disable()

@@ -99,7 +99,7 @@ def run_batch(pipeline: Pipeline, paths: Sequence[Path]) -> np.ndarray:
     embeddings = dict(zip(talking, embedded))
     for k, (audio, segmentation) in enumerate(zip(audios, segmentations)):
         pipeline.finish(audio.uri, audio.duration, segmentation, embeddings.get(k),
-                        source_sample_rate=audio.source_sample_rate)
+                        telephone=audio.telephone)
     times[3] = time.perf_counter() - mark
     return times
 

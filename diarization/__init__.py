@@ -12,7 +12,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # bump on any change that alters outputs: it is part of ``Pipeline.fingerprint`` (the resume key)
-__version__ = "0.9.0"
+__version__ = "0.10.0"
 
 __all__ = ["DiarizationResult", "Pipeline", "__version__", "assign_speakers", "load_audio"]
 

@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -29,6 +30,7 @@ import soxr
 import torch
 
 from .arrays import as_float, channels_first
+from .band import is_telephone
 from .errors import (
     AudioDecodeError,
     AudioError,
@@ -74,6 +76,11 @@ class Audio:
     @property
     def duration(self) -> float:
         return self.num_samples / self.sample_rate
+
+    @cached_property
+    def telephone(self) -> bool:
+        """Telephone audio (``diarization.band``): recorded at 8 kHz or less, or nothing above 4 kHz in it."""
+        return is_telephone(self.source_sample_rate, self.waveform.detach().cpu().numpy(), self.sample_rate)
 
 
 def describe(source: AudioInput) -> str:

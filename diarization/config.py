@@ -59,11 +59,11 @@ DEFAULT_AGGLOMERATIVE = {"threshold": 0.75, "min_cluster_size": 12, "method": "c
 # 12.03%, count errors 10.8 -> 9.2 of 33, calls mono 12.29% -> 12.19%, mp3 15.26% -> 14.88%, no subset
 # worse at any of four chunk alignments (benchmarks/der.py --calls --offsets 0,0.7,1.3,1.9; 0.5.0's values,
 # threshold 0.37 and keep_distinct 0.72, were flat for thresholds 0.36-0.39 and keep_distinct 0.70-0.72)
-# telephone recordings (a source rate of 8 kHz or less) in fast mode: a talker's pauses shorter than this
-# are bridged, as a call's turns are read (dev calls mono 12.19% -> 11.71%, benchmarks/README.md)
+# telephone recordings (8 kHz or less, or nothing above the telephone band: diarization.band) in fast
+# mode: a talker's pauses shorter than this are bridged, as a call's turns are read (dev calls mono
+# 12.19% -> 11.71%, benchmarks/README.md)
 # and tones (DTMF, ring-back, hold chords) are not speech (diarization.tones; calls mono and MP3: a key press
 # is no longer a turn of the speaker who talks next, nor a third "speaker")
-TELEPHONE_RATE = 8000
 TELEPHONE_MIN_DURATION_OFF = 0.3
 # 0.8.0: a quarter of the file's mean embedding is taken from each before clustering (what one recording's
 # voices share no longer makes them alike), the cut raised to match, and small clusters kept from 0.6 away:
@@ -203,11 +203,6 @@ def read_model_facts(models: ModelSet) -> ModelFacts:
     return ModelFacts(sample_rate=segmentation.sample_rate, frames=segmentation.frames,
                       sinc_stride=segmentation.sinc_stride, trunk_hop=embedding.trunk_hop,
                       embedding_dimension=embedding.dimension)
-
-
-def is_telephone(source_sample_rate: int | None) -> bool:
-    """Whether a file recorded at ``source_sample_rate`` is telephone audio (8 kHz or less)."""
-    return source_sample_rate is not None and source_sample_rate <= TELEPHONE_RATE
 
 
 def mode_step(mode: Mode, facts: ModelFacts) -> float:

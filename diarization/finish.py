@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .clustering import Clustering, load_plda, make_clustering, resolve_num_speakers
-from .config import ClusteringConfig, EngineConfig, is_telephone
+from .config import ClusteringConfig, EngineConfig
 from .reconstruction import diarize_from_clusters
 from .result import DiarizationResult
 from .result_builder import build_result, empty_result
@@ -56,18 +56,18 @@ class Finisher:
 
     def __call__(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                  num_speakers: int | None = None, min_speakers: int | None = None,
-                 max_speakers: int | None = None, source_sample_rate: int | None = None) -> DiarizationResult:
+                 max_speakers: int | None = None, telephone: bool = False) -> DiarizationResult:
         """The result of one file from its (num_chunks, num_frames, 3) binarized segmentations and
-        (num_chunks, 3, dimension) embeddings (None when nobody speaks); ``source_sample_rate``, the rate
-        the file was recorded at, tells a telephone recording (8 kHz or less)."""
+        (num_chunks, 3, dimension) embeddings (None when nobody speaks); ``telephone``: the file is telephone
+        audio (``Audio.telephone``) and gets the telephone settings."""
         num_speakers, min_speakers, max_speakers = resolve_num_speakers(num_speakers, min_speakers,
                                                                         max_speakers)
         count = speaker_count(segmentations, self.frames)
         if embeddings is None or np.nanmax(count.data, initial=0) == 0:
             return empty_result(uri, duration, self.embedding_dimension)
-        min_duration_off = self.gap_filling(source_sample_rate)
+        min_duration_off = self.gap_filling(telephone)
         split = isinstance(segmentations, ChannelSegmentation)
-        clustering = self.clustering_for(source_sample_rate, split)
+        clustering = self.clustering_for(telephone, split)
         if split:  # a split call: clustered channel by channel
             min_duration_off = self.split_min_duration_off
             hard_clusters, centroids, owners = cluster_channels(
@@ -86,15 +86,15 @@ class Finisher:
                                                  exclusive_min_duration_off=self.min_duration_off)
         return build_result(uri, duration, turns, exclusive, centroids, owners)
 
-    def clustering_for(self, source_sample_rate: int | None, split: bool = False) -> Clustering:
-        """The clustering of a file recorded at ``source_sample_rate`` (of each channel when ``split``)."""
+    def clustering_for(self, telephone: bool, split: bool = False) -> Clustering:
+        """The clustering of a file (of each channel when ``split``), telephone audio's when ``telephone``."""
         chosen = self.channel_clustering if split else self.telephone_clustering
-        if is_telephone(source_sample_rate) and chosen is not None:
+        if telephone and chosen is not None:
             return chosen
         return self.clustering
 
-    def gap_filling(self, source_sample_rate: int | None) -> float:
-        """Same-speaker gaps shorter than this are filled in a file recorded at ``source_sample_rate``."""
-        if is_telephone(source_sample_rate) and self.telephone_min_duration_off is not None:
+    def gap_filling(self, telephone: bool) -> float:
+        """Same-speaker gaps shorter than this are filled in a file (telephone audio when ``telephone``)."""
+        if telephone and self.telephone_min_duration_off is not None:
             return self.telephone_min_duration_off
         return self.min_duration_off

@@ -27,7 +27,7 @@ import torch
 from .audio import Audio, AudioInput, load_audio
 from .channels import ChannelMode
 from .clustering import Clustering, resolve_num_speakers
-from .config import EngineConfig, engine_config, is_telephone
+from .config import EngineConfig, engine_config
 from .embedding import load_embedding_model
 from .embedding_paths import EmbeddingPath, choose_embedding_path, embed_segmented_many
 from .fingerprint import fingerprint, model_versions
@@ -61,7 +61,7 @@ def with_tones(audio: Audio, config: EngineConfig) -> Audio:
     """``audio`` with the tones of its rows found (CPU work, done where the file is decoded) when they are
     silenced: in every split call, and in one-row telephone audio when ``config`` says so."""
     split = is_split(audio)
-    if not split and not (config.silence_telephone_tones and is_telephone(audio.source_sample_rate)):
+    if not split and not (config.silence_telephone_tones and audio.telephone):
         return dataclasses.replace(audio, tones=None)
     waveform, settings = audio.waveform.cpu().numpy(), config.split
     tones = find_tones(waveform, audio.sample_rate, settings.tone_share, settings.tone_seconds)
@@ -215,12 +215,11 @@ class Pipeline:
 
     def finish(self, uri: str, duration: float, segmentations: Windowed, embeddings: np.ndarray | None,
                num_speakers: int | None = None, min_speakers: int | None = None,
-               max_speakers: int | None = None, source_sample_rate: int | None = None) -> DiarizationResult:
-        """Clustering and reconstruction (CPU): the final result of one file (``source_sample_rate``: the
-        rate it was recorded at; telephone audio has its talkers' short pauses bridged)."""
+               max_speakers: int | None = None, telephone: bool = False) -> DiarizationResult:
+        """Clustering and reconstruction (CPU): the final result of one file (``telephone``: it is telephone
+        audio, ``Audio.telephone``, and gets the telephone settings)."""
         return self.finisher(uri, duration, segmentations, embeddings, num_speakers=num_speakers,
-                             min_speakers=min_speakers, max_speakers=max_speakers,
-                             source_sample_rate=source_sample_rate)
+                             min_speakers=min_speakers, max_speakers=max_speakers, telephone=telephone)
 
     def __call__(self, audio: AudioInput, num_speakers: int | None = None, min_speakers: int | None = None,
                  max_speakers: int | None = None, hook: Hook | None = None, channel: int | None = None,
@@ -236,7 +235,7 @@ class Pipeline:
         hook("embeddings", embeddings)
         result = self.finish(audio.uri, audio.duration, segmentations, embeddings,
                              num_speakers=num_speakers, min_speakers=min_speakers, max_speakers=max_speakers,
-                             source_sample_rate=audio.source_sample_rate)
+                             telephone=audio.telephone)
         hook("clustering", result)
         return (result.speaker_diarization, result.speaker_embeddings) if return_embeddings else result
 

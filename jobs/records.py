@@ -54,6 +54,7 @@ class Loaded:
     source_sample_rate: int | None = None
     source_channels: int | None = None
     channel_mode: str | None = None  # how its channels were used: mix, split or channel (one picked)
+    telephone: bool | None = None  # telephone audio (diarization.band): diarized with the telephone settings
     error_type: str | None = None
     message: str | None = None
     seconds: float = 0.0

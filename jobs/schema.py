@@ -30,6 +30,8 @@ STATUS = pa.schema([
     pa.field("source_channels", pa.int32()),
     pa.field("channel", pa.int32()),  # requested channel, null = average of all channels
     pa.field("channel_mode", pa.string()),  # how the channels were used: mix, split or channel (one picked)
+    # telephone audio (8 kHz or less, or nothing above the telephone band): the telephone settings were used
+    pa.field("telephone", pa.bool_()),
     pa.field("manifest_row", pa.int64()),
     pa.field("fingerprint", pa.string(), nullable=False),  # models + config + engine: the resume key
     pa.field("model_versions", pa.string()),  # JSON object of Pipeline.versions

@@ -55,7 +55,8 @@ def decode_file(config: Any, task: FileTask, storage_options: dict | None, max_d
         return Loaded(False, error_type=LOAD_ERROR, message=f"{task.path}: {type(error).__name__}: {error}",
                       seconds=time.perf_counter() - start, worker=Worker.here()), None
     return Loaded(True, audio.duration, audio.source_sample_rate, audio.source_channels,
-                  channel_mode=audio.channel_mode, seconds=time.perf_counter() - start, worker=Worker.here()), audio
+                  channel_mode=audio.channel_mode, telephone=audio.telephone, seconds=time.perf_counter() - start,
+                  worker=Worker.here()), audio
 
 
 def finish_file(finisher: Any, spec: EngineSpec, run_id: str, task: FileTask, loaded: Loaded,
@@ -65,7 +66,7 @@ def finish_file(finisher: Any, spec: EngineSpec, run_id: str, task: FileTask, lo
     try:
         result = finisher(task.file_id, loaded.duration, segmentations, embeddings,
                           num_speakers=task.num_speakers, min_speakers=task.min_speakers,
-                          max_speakers=task.max_speakers, source_sample_rate=loaded.source_sample_rate)
+                          max_speakers=task.max_speakers, telephone=bool(loaded.telephone))
     except Exception as error:  # noqa: BLE001 - e.g. an impossible speaker constraint for this file
         seconds = {**seconds, "clustering": time.perf_counter() - start}
         result = failure(spec, run_id, task, CLUSTERING_ERROR, f"{task.path}: {type(error).__name__}: {error}",
@@ -80,7 +81,8 @@ def finish_file(finisher: Any, spec: EngineSpec, run_id: str, task: FileTask, lo
     status = status_row(spec, run_id, task, status=OK, duration=loaded.duration,
                         num_speakers=len({r["speaker"] for r in segments}), num_segments=len(segments),
                         processing_time=sum(seconds.values()), source_sample_rate=loaded.source_sample_rate,
-                        source_channels=loaded.source_channels, channel_mode=loaded.channel_mode)
+                        source_channels=loaded.source_channels, channel_mode=loaded.channel_mode,
+                        telephone=loaded.telephone)
     return FileResult(status, segments, exclusive, embeddings_rows, seconds, Worker.here())
 
 

@@ -1,5 +1,5 @@
 """The sets built from the dev LibriSpeech voices: many-speaker clips, the joined 60-speaker file, long
-repeated files, and the conversations on a phone line."""
+repeated files, and the conversations on a phone line (also in 16 kHz files)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import soundfile as sf
 
 from benchmarks.accuracy import collect
-from benchmarks.built_sets import joined_file, many_speaker_clips, repeated_files, telephone_renderings
+from benchmarks.built_sets import at_rate, joined_file, many_speaker_clips, repeated_files, telephone_renderings
+from diarization.audio import load_audio
 
 
 def test_many_speaker_clips_are_one_lone_turn_per_person_and_reproducible(tmp_path: Path, dev_dir: Path) -> None:
@@ -79,3 +80,9 @@ def test_telephone_renderings_are_the_same_speech_on_a_phone_line(tmp_path: Path
     assert spectrum[(hertz > 300) & (hertz < 3400)].sum() > 100 * spectrum[hertz < 150].sum()  # band-passed
     assert (tmp_path / "a" / "telephone" / "mulaw" / "dev_2spk_00.wav").read_bytes() == \
         (tmp_path / "b" / "telephone" / "mulaw" / "dev_2spk_00.wav").read_bytes()
+    at_rate([built["telephone/mulaw"]], tmp_path / "a" / "telephone-16k" / "pcm")
+    [resampled] = collect(tmp_path / "a" / "telephone-16k")
+    info = sf.info(resampled.audio)
+    assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+    assert abs(info.duration - wideband.duration) < 1e-3 and resampled.reference == item.reference
+    assert load_audio(resampled.audio).telephone  # a phone line in a 16 kHz file: told by its band

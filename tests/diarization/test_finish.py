@@ -71,25 +71,24 @@ def test_telephone_recordings_have_their_own_clustering(tmp_path: Path, models_d
     keeps the wideband cut; the rest of the clustering is the same. Exact mode and community-1 cluster every
     file alike."""
     fast = Finisher.from_config(engine_config(models_dir))
-    telephone = fast.clustering_for(8000)
+    telephone = fast.clustering_for(True)
     assert telephone is fast.telephone_clustering
     assert (telephone.min_distinct_size, telephone.threshold, telephone.min_active_ratio,
             telephone.keep_distinct) == (2, 0.45, 0.15, 0.5)
-    channel = fast.clustering_for(8000, split=True)
+    channel = fast.clustering_for(True, split=True)
     assert channel is fast.channel_clustering and (channel.min_distinct_size, channel.threshold) == (2, 0.55)
     wideband = dataclasses.replace(telephone, min_distinct_size=1, threshold=0.55, min_active_ratio=0.2,
                                    keep_distinct=0.6)
     assert wideband == fast.clustering
     assert dataclasses.replace(channel, min_distinct_size=1) == fast.clustering
     for split in (False, True):
-        assert fast.clustering_for(16000, split) is fast.clustering
-        assert fast.clustering_for(None, split) is fast.clustering
+        assert fast.clustering_for(False, split) is fast.clustering
     assert fast.clustering.centre == 0.25 and fast.clustering.min_distinct_size == 1
     community1 = make_community1(tmp_path / "community-1", models_dir)
     for config in (engine_config(models_dir, mode="exact"), engine_config(community1)):
         finisher = Finisher.from_config(config)
         assert finisher.telephone_clustering is None and finisher.channel_clustering is None
-        assert finisher.clustering_for(8000) is finisher.clustering
+        assert finisher.clustering_for(True) is finisher.clustering
         assert finisher.clustering_for(8000, split=True) is finisher.clustering
     exact = Finisher.from_config(engine_config(models_dir, mode="exact")).clustering
     assert exact.centre == 0.0 and exact.keep_distinct is None  # the reference's algorithm
@@ -110,19 +109,19 @@ def test_four_voices_on_a_phone_line_stay_four(tmp_path: Path, models_dir: Path,
     wideband = dataclasses.replace(pipeline.finisher, telephone_clustering=pipeline.finisher.clustering)
     for name, finisher in (("telephone", pipeline.finisher), ("wideband", wideband)):
         finished[name] = finisher(audio.uri, audio.duration, segmentations, embeddings,
-                                  source_sample_rate=audio.source_sample_rate).num_speakers
+                                  telephone=audio.telephone).num_speakers
     assert len(item.reference.labels()) == 4
     assert finished == {"telephone": 4, "wideband": 3}
 
 
 def test_telephone_recordings_bridge_short_pauses(models_dir: Path) -> None:
-    """Fast mode fills a talker's gaps under 0.3 s in audio recorded at 8 kHz or less; wideband audio and
+    """Fast mode fills a talker's gaps under 0.3 s in telephone audio; wideband audio and
     exact mode (the reference algorithm) keep the model set's own gap filling."""
     fast = Finisher.from_config(engine_config(models_dir))
-    assert fast.gap_filling(8000) == 0.3 and fast.gap_filling(6000) == 0.3
-    assert fast.gap_filling(16000) == fast.gap_filling(None) == fast.min_duration_off == 0.0
+    assert fast.gap_filling(True) == 0.3
+    assert fast.gap_filling(False) == fast.min_duration_off == 0.0
     exact = Finisher.from_config(engine_config(models_dir, mode="exact"))
-    assert exact.gap_filling(8000) == exact.min_duration_off
+    assert exact.gap_filling(True) == exact.min_duration_off
 
 
 def test_a_mono_call_has_no_short_gaps_within_a_talker(models_dir: Path, shared_dir: Path) -> None:
